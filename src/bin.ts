@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+/** Entry point: runs the command line with the live platform layers. Nothing else. */
+import { ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect } from "effect"
+import { cli } from "./cli/Cli.js"
+import { describeFailure } from "./cli/Failure.js"
+
+cli(process.argv).pipe(
+  // the CLI already printed usage errors; any other failure is one clear line, never a stack trace
+  Effect.catchAllCause((cause) =>
+    Effect.sync(() => {
+      process.exitCode = 1
+      if (Cause.isInterruptedOnly(cause)) return
+      const failure = Cause.squash(cause)
+      if (ValidationError.isValidationError(failure)) return
+      process.stderr.write(`lxd-image-server: ${describeFailure(failure)}\n`)
+    })
+  ),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
+)

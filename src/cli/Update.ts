@@ -1,0 +1,46 @@
+/** `update`: rebuild the whole catalog from scratch, re-hashing every file. The safeguard. */
+import { Command, Options } from "@effect/cli"
+import { Effect } from "effect"
+import { type Compat, compatModes } from "../simplestreams/Compat.js"
+import { Indexer } from "../indexer/Indexer.js"
+import { LoadedConfig, pick } from "./Global.js"
+
+export const defaultImagesDir = "/var/www/simplestreams/images"
+export const defaultStreamsDir = "/var/www/simplestreams/streams/v1"
+
+/** The folder options shared by `update` and `watch`. */
+export const folderOptions = {
+  imgDir: Options.directory("img-dir").pipe(
+    Options.withAlias("img_dir"),
+    Options.withDescription(`The images folder (default ${defaultImagesDir}; config key img_dir)`),
+    Options.optional
+  ),
+  streamsDir: Options.directory("streams-dir").pipe(
+    Options.withAlias("streams_dir"),
+    Options.withDescription(`Where index.json and images.json go (default ${defaultStreamsDir}; config key streams_dir)`),
+    Options.optional
+  ),
+  compat: Options.choice("compat", compatModes).pipe(
+    Options.withDescription("Write metadata items for both clients, or only lxd or incus (default both; config key compat)"),
+    Options.optional
+  )
+}
+
+export const resolveFolders = (flags: {
+  readonly imgDir: typeof folderOptions.imgDir extends Options.Options<infer A> ? A : never
+  readonly streamsDir: typeof folderOptions.streamsDir extends Options.Options<infer A> ? A : never
+  readonly compat: typeof folderOptions.compat extends Options.Options<infer A> ? A : never
+}) =>
+  Effect.map(LoadedConfig, ({ file }) => ({
+    imagesDir: pick(flags.imgDir, file.img_dir, defaultImagesDir),
+    streamsDir: pick(flags.streamsDir, file.streams_dir, defaultStreamsDir),
+    compat: pick<Compat>(flags.compat, file.compat, "both")
+  }))
+
+export const update = Command.make("update", folderOptions, (flags) =>
+  Effect.gen(function* () {
+    const options = yield* resolveFolders(flags)
+    const indexer = yield* Indexer
+    yield* indexer.rebuild(options)
+  })
+).pipe(Command.withDescription("Rebuild index.json and images.json from the images folder, hashing every file"))

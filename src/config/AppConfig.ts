@@ -1,0 +1,80 @@
+/**
+ * The config file: TOML, every command-line option has a key, flags win over the file. Validated with Schema;
+ * a bad key or value stops the program with the file, the line when it is known, and what was expected.
+ */
+import { FileSystem } from "@effect/platform"
+import { Data, Effect, Either, ParseResult, Schema } from "effect"
+import { parse as parseToml, TomlError } from "smol-toml"
+import { compatModes } from "../simplestreams/Compat.js"
+
+export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
+export const configPathEnv = "LXD_IMAGE_SERVER_CONFIG"
+
+export const ConfigFile = Schema.Struct({
+  log_file: Schema.optional(Schema.String),
+  verbose: Schema.optional(Schema.Boolean),
+  img_dir: Schema.optional(Schema.String),
+  streams_dir: Schema.optional(Schema.String),
+  compat: Schema.optional(Schema.Literal(...compatModes))
+})
+export type ConfigFile = typeof ConfigFile.Type
+
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly path: string
+  readonly line: number | undefined
+  readonly reason: string
+}> {
+  override get message() {
+    return `config file ${this.path}${this.line === undefined ? "" : `, line ${this.line}`}: ${this.reason}`
+  }
+}
+
+/** The line of `key = …` in the file text, for messages about that key. */
+const lineOfKey = (text: string, key: string): number | undefined => {
+  const i = text.split("\n").findIndex((l) => new RegExp(`^\\s*"?${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"?\\s*=`).test(l))
+  return i === -1 ? undefined : i + 1
+}
+
+/** Parses and checks the text of a config file. Pure, for tests. */
+export const parseConfigText = (path: string, text: string): Either.Either<ConfigFile, ConfigError> => {
+  let raw: unknown
+  try {
+    raw = parseToml(text)
+  } catch (e) {
+    const line = e instanceof TomlError ? e.line : undefined
+    const reason = (e as Error).message.split("\n")[0]!.replace(/^Invalid TOML document: /, "")
+    return Either.left(new ConfigError({ path, line, reason: `not valid TOML: ${reason}` }))
+  }
+  const decoded = Schema.decodeUnknownEither(ConfigFile, { onExcessProperty: "error", errors: "first" })(raw)
+  return Either.mapLeft(decoded, (error) => {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+    const key = issue?.path[0] === undefined ? undefined : String(issue.path[0])
+    const known = Object.keys(ConfigFile.fields).join(", ")
+    const reason =
+      issue === undefined
+        ? error.message
+        : issue._tag === "Unexpected"
+          ? `unknown key '${key}' (known keys: ${known})`
+          : `${key}: ${issue.message}`
+    return new ConfigError({ path, line: key === undefined ? undefined : lineOfKey(text, key), reason })
+  })
+}
+
+/** Reads the config file; one that does not exist is an empty config, not an error. */
+export const loadConfigFile = (path: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.map((t): string | undefined => t),
+      Effect.catchIf(
+        (e) => e._tag === "SystemError" && e.reason === "NotFound",
+        () => Effect.succeed(undefined)
+      ),
+      Effect.mapError((e) => new ConfigError({ path, line: undefined, reason: `cannot read: ${e.message}` }))
+    )
+    if (text === undefined) {
+      yield* Effect.logDebug(`config file ${path} does not exist: using defaults and flags`)
+      return {} as ConfigFile
+    }
+    return yield* parseConfigText(path, text)
+  })

@@ -1,0 +1,149 @@
+/**
+ * The catalog model, pure: hashed versions in, the exact `images.json` and `index.json` out (SIMPLESTREAMS.md
+ * §15). Nothing here touches the disk, so every client rule is tested with plain values.
+ */
+import { joinAliases, productAliases } from "../simplestreams/Aliases.js"
+import { type Compat, metadataFtypes } from "../simplestreams/Compat.js"
+import { combinedKeys, type MetadataFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
+import type { Images, Index, Item, Product } from "../simplestreams/Streams.js"
+import { productArch, productKey, type Refusal, refusal, type VersionRef, versionDir } from "../tree/Layout.js"
+import type { ImageMetadata } from "../tree/MetadataRules.js"
+
+export interface HashedFile {
+  readonly name: string
+  readonly size: number
+  readonly sha256: string
+}
+
+export interface HashedMetadata extends HashedFile {
+  readonly name: MetadataFtype
+  readonly metadata: ImageMetadata
+}
+
+export interface HashedRootfs extends HashedFile {
+  readonly ftype: RootfsFtype
+  /** sha256(metadata ‖ rootfs), by the name of the metadata file it was combined with. */
+  readonly combined: Partial<Record<MetadataFtype, string>>
+}
+
+/** A version whose every file was hashed: ready to publish. */
+export interface HashedVersion {
+  readonly ref: VersionRef
+  readonly metadata: ReadonlyArray<HashedMetadata>
+  readonly rootfs: ReadonlyArray<HashedRootfs>
+}
+
+/**
+ * Which metadata file each metadata item of a compat mode points at: its own file when the version has one
+ * (`lxd.tar.xz` for the LXD item), else the one file the version has, shared by both clients.
+ */
+export const metadataSources = (
+  compat: Compat,
+  present: ReadonlyArray<MetadataFtype>
+): ReadonlyArray<readonly [item: MetadataFtype, file: MetadataFtype]> =>
+  present.length === 0
+    ? []
+    : metadataFtypes(compat).map((item) => [item, present.includes(item) ? item : present[0]!] as const)
+
+export interface CatalogOptions {
+  readonly compat: Compat
+  /** The images folder relative to the web root, the folder that holds `streams/` (usually `images`). */
+  readonly imagesPath: string
+}
+
+export interface Catalog {
+  readonly images: Images
+  readonly index: Index
+  /** Versions left out of this catalog, with the reason. */
+  readonly refusals: ReadonlyArray<Refusal>
+}
+
+const byKey = <A>(entries: Iterable<readonly [string, A]>): Record<string, A> =>
+  Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+
+const fingerprints = (version: HashedVersion): ReadonlyArray<string> =>
+  version.rootfs.flatMap((r) => Object.values(r.combined))
+
+const versionItems = (version: HashedVersion, options: CatalogOptions): Record<string, Item> => {
+  const base = `${options.imagesPath}/${versionDir(version.ref)}`
+  const items: Array<readonly [string, Item]> = []
+  for (const [itemFtype, fileName] of metadataSources(options.compat, version.metadata.map((m) => m.name))) {
+    const meta = version.metadata.find((m) => m.name === fileName)!
+    const combined: Record<string, string> = {}
+    for (const rootfs of version.rootfs) {
+      const sha = rootfs.combined[fileName]
+      if (sha === undefined) continue
+      for (const key of combinedKeys(rootfs.ftype)) combined[key] = sha
+    }
+    items.push([itemFtype, { ftype: itemFtype, path: `${base}/${meta.name}`, sha256: meta.sha256, size: meta.size, ...combined }])
+  }
+  for (const rootfs of version.rootfs) {
+    items.push([rootfs.name, { ftype: rootfs.ftype, path: `${base}/${rootfs.name}`, sha256: rootfs.sha256, size: rootfs.size }])
+  }
+  return byKey(items)
+}
+
+/** Product fields come from the newest version's metadata.yaml where it has them, else from the folders. */
+const productFields = (newest: HashedVersion): Omit<Product, "versions"> => {
+  const { ref } = newest
+  const properties = newest.metadata[0]?.metadata.properties ?? {}
+  return {
+    aliases: joinAliases(productAliases(ref.os, ref.release, ref.variant)),
+    arch: productArch(ref),
+    os: properties["os"] || ref.os,
+    release: ref.release,
+    release_title: properties["release_title"] || ref.release,
+    variant: ref.variant
+  }
+}
+
+const compareVersions = (a: HashedVersion, b: HashedVersion): number => {
+  const ka = `${productKey(a.ref)}\u0000${a.ref.version}`
+  const kb = `${productKey(b.ref)}\u0000${b.ref.version}`
+  return ka < kb ? -1 : ka > kb ? 1 : 0
+}
+
+export const buildCatalog = (versions: ReadonlyArray<HashedVersion>, options: CatalogOptions): Catalog => {
+  const refusals: Array<Refusal> = []
+  const seen = new Map<string, string>()
+  const grouped = new Map<string, Array<HashedVersion>>()
+  for (const version of [...versions].sort(compareVersions)) {
+    const dir = versionDir(version.ref)
+    // A fingerprint listed twice breaks every launch of it ("More than one match"): the first one published stays.
+    const twin = fingerprints(version).find((f) => seen.has(f))
+    if (twin !== undefined) {
+      refusals.push(refusal(dir, `the same image as ${seen.get(twin)} (fingerprint ${twin.slice(0, 12)})`))
+      continue
+    }
+    for (const f of fingerprints(version)) seen.set(f, dir)
+    const key = productKey(version.ref)
+    grouped.set(key, [...(grouped.get(key) ?? []), version])
+  }
+  const products = byKey(
+    [...grouped].map(([key, list]) => {
+      const newest = list[list.length - 1]!
+      const product: Product = {
+        ...productFields(newest),
+        versions: byKey(list.map((v) => [v.ref.version, { items: versionItems(v, options) }] as const))
+      }
+      return [key, product] as const
+    })
+  )
+  const keys = Object.keys(products)
+  const images: Images = { content_id: "images", datatype: "image-downloads", format: "products:1.0", products }
+  const index: Index = {
+    format: "index:1.0",
+    index:
+      keys.length === 0
+        ? {}
+        : {
+            images: {
+              datatype: "image-downloads",
+              path: "streams/v1/images.json",
+              format: "products:1.0",
+              products: [keys[0]!, ...keys.slice(1)]
+            }
+          }
+  }
+  return { images, index, refusals }
+}

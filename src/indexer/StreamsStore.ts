@@ -1,0 +1,87 @@
+/**
+ * Writes `images.json` and `index.json`: validated with Schema, keys sorted, each file written to a temp
+ * file in the same folder, fsynced and renamed over the old one, `images.json` first and `index.json` last,
+ * so a reader never sees a torn file or an index naming products the catalog lacks.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { randomBytes } from "node:crypto"
+import { Data, Effect, ParseResult, Schema } from "effect"
+import { canonicalJson, Images, Index } from "../simplestreams/Streams.js"
+
+export class StreamsWriteError extends Data.TaggedError("StreamsWriteError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot write ${this.path}: ${this.reason}`
+  }
+}
+
+/** Temp files of ours, left behind only by a kill -9; `.images.json.3f2a…tmp`. */
+export const isStreamsTempFile = (name: string): boolean => /^\.(images|index)\.json\.[0-9a-f]+\.tmp$/.test(name)
+
+export class StreamsStore extends Effect.Service<StreamsStore>()("lxd-image-server/StreamsStore", {
+  effect: Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+
+    const writeAtomic = (target: string, text: string) =>
+      Effect.gen(function* () {
+        const dir = path.dirname(target)
+        const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString("hex")}.tmp`)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const file = yield* fs.open(tmp, { flag: "wx", mode: 0o644 })
+            yield* file.writeAll(new TextEncoder().encode(text))
+            yield* file.sync
+          })
+        ).pipe(
+          // the umask may have narrowed the mode: readers are the web server's user
+          Effect.zipRight(fs.chmod(tmp, 0o644)),
+          Effect.zipRight(fs.rename(tmp, target)),
+          Effect.onError(() => Effect.ignore(fs.remove(tmp)))
+        )
+        yield* Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (d) => d.sync)).pipe(Effect.ignore)
+      }).pipe(Effect.mapError((e) => new StreamsWriteError({ path: target, reason: e.message })))
+
+    const encode = <A, I>(schema: Schema.Schema<A, I>, value: A, target: string) =>
+      Schema.encode(schema)(value).pipe(
+        Effect.map(canonicalJson),
+        Effect.mapError(
+          (e) =>
+            new StreamsWriteError({
+              path: target,
+              reason: `the catalog does not match the format clients accept:\n${ParseResult.TreeFormatter.formatErrorSync(e)}`
+            })
+        )
+      )
+
+    /** Writes both files; nothing is written unless both validate. */
+    const write = (streamsDir: string, images: Images, index: Index) =>
+      Effect.gen(function* () {
+        const imagesPath = path.join(streamsDir, "images.json")
+        const indexPath = path.join(streamsDir, "index.json")
+        const imagesText = yield* encode(Images, images, imagesPath)
+        const indexText = yield* encode(Index, index, indexPath)
+        const listed = index.index.images?.products ?? []
+        const keys = Object.keys(images.products)
+        if (listed.length !== keys.length || listed.some((k, i) => k !== keys[i])) {
+          return yield* new StreamsWriteError({ path: indexPath, reason: "its products differ from images.json's" })
+        }
+        yield* fs
+          .makeDirectory(streamsDir, { recursive: true })
+          .pipe(Effect.mapError((e) => new StreamsWriteError({ path: streamsDir, reason: e.message })))
+        yield* writeAtomic(imagesPath, imagesText)
+        yield* writeAtomic(indexPath, indexText)
+      })
+
+    /** Reads the published catalog, or undefined when there is none or it is not readable as one. */
+    const readImages = (streamsDir: string) =>
+      fs.readFileString(path.join(streamsDir, "images.json")).pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.parseJson(Images))),
+        Effect.option
+      )
+
+    return { write, readImages } as const
+  })
+}) {}

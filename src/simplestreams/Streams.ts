@@ -1,0 +1,89 @@
+/**
+ * The two files clients read, as Schemas (SIMPLESTREAMS.md §2, §3). The Go structs on the client side are
+ * strictly typed: one wrong JSON type fails the whole remote, so every catalog is validated before it is written.
+ */
+import { Schema } from "effect"
+import { isKnownArchitecture } from "./Architecture.js"
+
+export const Sha256 = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-f]{64}$/, { message: () => "a sha256: 64 lower-case hex characters" })
+)
+
+/** Emitted paths are relative to the remote URL and use only characters that survive both clients' joins. */
+export const ItemPath = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9._:-][A-Za-z0-9._:/-]*$/, {
+    message: () => "a relative path of [A-Za-z0-9._:/-] without a leading slash"
+  })
+)
+
+export const Item = Schema.Struct({
+  ftype: Schema.String,
+  path: ItemPath,
+  sha256: Sha256,
+  size: Schema.Int.pipe(Schema.nonNegative()),
+  combined_sha256: Schema.optional(Sha256),
+  combined_rootxz_sha256: Schema.optional(Sha256),
+  combined_squashfs_sha256: Schema.optional(Sha256),
+  "combined_disk-kvm-img_sha256": Schema.optional(Sha256)
+})
+export type Item = typeof Item.Type
+
+/** Clients skip a version whose key does not start with a YYYYMMDD date (§9). */
+export const VersionKey = Schema.String.pipe(
+  Schema.pattern(/^\d{8}/, { message: () => "a version key starting with YYYYMMDD" })
+)
+
+export const Version = Schema.Struct({
+  items: Schema.Record({ key: Schema.String, value: Item })
+})
+export type Version = typeof Version.Type
+
+export const Product = Schema.Struct({
+  aliases: Schema.String,
+  arch: Schema.String.pipe(
+    Schema.filter((a) => isKnownArchitecture(a), { message: () => "an architecture LXD and Incus know" })
+  ),
+  os: Schema.String,
+  release: Schema.String,
+  release_title: Schema.String,
+  variant: Schema.String,
+  versions: Schema.Record({ key: VersionKey, value: Version })
+})
+export type Product = typeof Product.Type
+
+export const Images = Schema.Struct({
+  content_id: Schema.Literal("images"),
+  datatype: Schema.Literal("image-downloads"),
+  format: Schema.Literal("products:1.0"),
+  products: Schema.Record({ key: Schema.String, value: Product })
+})
+export type Images = typeof Images.Type
+
+export const IndexEntry = Schema.Struct({
+  datatype: Schema.Literal("image-downloads"),
+  path: Schema.Literal("streams/v1/images.json"),
+  format: Schema.Literal("products:1.0"),
+  // An empty list makes clients skip the catalog entirely (§1.2), so an entry always lists something.
+  products: Schema.NonEmptyArray(Schema.String)
+})
+
+export const Index = Schema.Struct({
+  format: Schema.Literal("index:1.0"),
+  index: Schema.Struct({ images: Schema.optional(IndexEntry) })
+})
+export type Index = typeof Index.Type
+
+/** JSON text with object keys sorted at every depth: the same catalog always gives the same bytes. */
+export const canonicalJson = (value: unknown): string => `${JSON.stringify(sortKeys(value), null, 2)}\n`
+
+const sortKeys = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(sortKeys)
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])])
+    )
+  }
+  return value
+}

@@ -1,0 +1,129 @@
+/**
+ * The rules of the images tree, pure: `images/{os}/{release}/{arch}/{variant}/{version}/` is one version of
+ * product `os:release:arch:variant`, and its files make a VersionPlan or a Refusal (a reason tied to a path).
+ */
+import { isKnownArchitecture, productArchitecture } from "../simplestreams/Architecture.js"
+import { isMetadataFileName, type MetadataFtype, rootfsFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
+
+
+/** A reason a path is not published, logged once as a warning. Data, never an exception. */
+export interface Refusal {
+  readonly _tag: "Refusal"
+  /** The refused file or folder, relative to the images folder. */
+  readonly path: string
+  readonly reason: string
+}
+
+export const refusal = (path: string, reason: string): Refusal => ({ _tag: "Refusal", path, reason })
+
+export const isRefusal = (u: unknown): u is Refusal =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Refusal"
+
+export interface VersionRef {
+  readonly os: string
+  readonly release: string
+  /** The folder's name, as uploaded. */
+  readonly arch: string
+  readonly variant: string
+  readonly version: string
+}
+
+/** `os:release:arch:variant`, the key of the product in images.json. */
+export const productKey = (ref: Omit<VersionRef, "version">): string =>
+  `${ref.os}:${ref.release}:${ref.arch}:${ref.variant}`
+
+/** The version folder relative to the images folder: `os/release/arch/variant/version`. */
+export const versionDir = (ref: VersionRef): string =>
+  [ref.os, ref.release, ref.arch, ref.variant, ref.version].join("/")
+
+/** The name is a real calendar date, YYYYMMDD, at its start. */
+export const startsWithDate = (name: string): boolean => {
+  const m = /^(\d{4})(\d{2})(\d{2})/.exec(name)
+  if (m === null) return false
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  const date = new Date(Date.UTC(y, mo - 1, d))
+  return y >= 1970 && date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d
+}
+
+/** What a folder name at the version level is. */
+export type VersionFolderKind = "version" | "staging" | "other"
+
+export const versionFolderKind = (name: string): VersionFolderKind =>
+  name.startsWith(".") ? "staging" : startsWithDate(name) ? "version" : "other"
+
+/**
+ * Path segments end up verbatim in item paths that both clients join onto the remote URL; keep them to
+ * characters that survive that unchanged (SIMPLESTREAMS.md §1.3).
+ */
+const safeSegment = /^[A-Za-z0-9_:.+-]+$/
+
+/** Checks the folders above the files of a version; the arch must be one the clients know. */
+export const checkVersionRef = (ref: VersionRef): Refusal | undefined => {
+  const dir = versionDir(ref)
+  for (const segment of [ref.os, ref.release, ref.arch, ref.variant, ref.version]) {
+    if (!safeSegment.test(segment)) {
+      return refusal(dir, `folder name '${segment}' has characters other than A-Z a-z 0-9 _ : . + -`)
+    }
+  }
+  if (!isKnownArchitecture(ref.arch)) {
+    return refusal(dir, `unknown architecture folder '${ref.arch}': LXD and Incus would silently drop it`)
+  }
+  return undefined
+}
+
+export interface FileEntry {
+  readonly name: string
+  readonly size: number
+}
+
+export type MetadataFile<F extends FileEntry = FileEntry> = F & { readonly name: MetadataFtype }
+export type RootfsFile<F extends FileEntry = FileEntry> = F & { readonly ftype: RootfsFtype }
+
+/** A whole version as found on disk, before hashing. */
+export interface VersionPlan<F extends FileEntry = FileEntry> {
+  readonly _tag: "VersionPlan"
+  readonly ref: VersionRef
+  /** The metadata tarballs present (`lxd.tar.xz`, `incus.tar.xz`), sorted by name. */
+  readonly metadata: ReadonlyArray<MetadataFile<F>>
+  /** The rootfs files present, sorted by name. */
+  readonly rootfs: ReadonlyArray<RootfsFile<F>>
+}
+
+/**
+ * Decides from the regular files of a version folder what would be published. Any file that is neither a
+ * metadata tarball nor a rootfs is ignored and never hashed.
+ */
+export const planVersion = <F extends FileEntry>(
+  ref: VersionRef,
+  files: ReadonlyArray<F>
+): VersionPlan<F> | Refusal => {
+  const dir = versionDir(ref)
+  const refused = checkVersionRef(ref)
+  if (refused) return refused
+  const metadata = files
+    .filter((f): f is MetadataFile<F> => isMetadataFileName(f.name))
+    .sort((a, b) => a.name.localeCompare(b.name))
+  const rootfs = files
+    .flatMap((f) => {
+      const ftype = rootfsFtype(f.name)
+      return ftype ? [{ ...f, ftype } as RootfsFile<F>] : []
+    })
+    .sort((a, b) => a.name.localeCompare(b.name))
+  if (metadata.length === 0) return refusal(dir, "no metadata file (lxd.tar.xz or incus.tar.xz)")
+  if (rootfs.length === 0) {
+    return refusal(dir, "no rootfs file (*.squashfs, rootfs.tar.xz, root.tar.xz, *.qcow2 or disk-kvm.img)")
+  }
+  for (const f of [...metadata, ...rootfs]) {
+    if (f.size === 0) return refusal(`${dir}/${f.name}`, "empty file")
+  }
+  for (const f of rootfs) {
+    const twin = rootfs.find((o) => o !== f && o.ftype === f.ftype)
+    if (twin) {
+      return refusal(dir, `two rootfs files of type ${f.ftype} (${f.name}, ${twin.name}): one per type per version`)
+    }
+  }
+  return { _tag: "VersionPlan", ref, metadata, rootfs }
+}
+
+/** The product `arch` to write: the Debian-style name for the folder's architecture (`x86_64` → `amd64`). */
+export const productArch = (ref: VersionRef): string => productArchitecture(ref.arch) ?? ref.arch

@@ -1,0 +1,138 @@
+/**
+ * A small incremental reader of tar headers, pure: fed the decompressed bytes of a metadata tarball chunk
+ * by chunk, it finds `metadata.yaml` (or `./metadata.yaml`) among the first entries and stops there, so a
+ * tarball is never read further than needed. ustar, GNU long names and pax `path` records are understood.
+ */
+
+export const metadataYamlLimit = 1024 * 1024 // the daemon reads at most 1 MiB of YAML
+
+export type TarScanResult =
+  | { readonly _tag: "More" }
+  | { readonly _tag: "Found"; readonly content: Uint8Array }
+  | { readonly _tag: "Invalid"; readonly reason: string }
+
+const more: TarScanResult = { _tag: "More" }
+
+const text = (b: Uint8Array) => {
+  const end = b.indexOf(0)
+  return new TextDecoder().decode(end === -1 ? b : b.subarray(0, end))
+}
+
+const parseSize = (field: Uint8Array): number | undefined => {
+  if ((field[0]! & 0x80) !== 0) {
+    // base-256, used by GNU tar for sizes over 8 GiB
+    let n = 0
+    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!
+    return n
+  }
+  const s = text(field).trim()
+  return /^[0-7]*$/.test(s) ? (s === "" ? 0 : parseInt(s, 8)) : undefined
+}
+
+const checksumOk = (h: Uint8Array): boolean => {
+  const stored = parseInt(text(h.subarray(148, 156)).trim(), 8)
+  let sum = 0
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!
+  return stored === sum
+}
+
+const paxPath = (body: Uint8Array): string | undefined => {
+  const records = new TextDecoder().decode(body)
+  for (const m of records.matchAll(/\d+ path=([^\n]*)\n/g)) return m[1]
+  return undefined
+}
+
+const isMetadataName = (name: string) => name === "metadata.yaml" || name === "./metadata.yaml"
+const isRootfsName = (name: string) => /^(\.\/)?rootfs(\/|\.img$|$)/.test(name)
+
+export class TarScan {
+  private buffer = new Uint8Array(0)
+  /** Bytes of a large entry's body still to discard before the next header. */
+  private skip = 0
+  private entries = 0
+  private nextName: string | undefined
+  private done: TarScanResult | undefined
+
+  /** Feeds the next decompressed bytes; returns Found or Invalid once, then keeps returning it. */
+  push(chunk: Uint8Array): TarScanResult {
+    if (this.done) return this.done
+    if (this.skip > 0) {
+      const dropped = Math.min(this.skip, chunk.length)
+      this.skip -= dropped
+      chunk = chunk.subarray(dropped)
+      if (chunk.length === 0) return more
+    }
+    const joined = new Uint8Array(this.buffer.length + chunk.length)
+    joined.set(this.buffer)
+    joined.set(chunk, this.buffer.length)
+    this.buffer = joined
+    return this.step()
+  }
+
+  /** The stream ended: whatever was not found by now is not there. */
+  end(): TarScanResult {
+    if (this.done) return this.done
+    return this.entries === 0
+      ? this.finish({ _tag: "Invalid", reason: "not a tar archive" })
+      : this.finish({ _tag: "Invalid", reason: "no metadata.yaml in the tarball" })
+  }
+
+  private finish(r: TarScanResult): TarScanResult {
+    this.done = r
+    this.buffer = new Uint8Array(0)
+    return r
+  }
+
+  private step(): TarScanResult {
+    for (;;) {
+      if (this.buffer.length < 512) return more
+      const header = this.buffer.subarray(0, 512)
+      if (header.every((b) => b === 0)) return this.finish({ _tag: "Invalid", reason: "no metadata.yaml in the tarball" })
+      if (!checksumOk(header)) {
+        return this.finish({
+          _tag: "Invalid",
+          reason: this.entries === 0 ? "not a tar archive" : "corrupt tar header"
+        })
+      }
+      const size = parseSize(header.subarray(124, 136))
+      if (size === undefined) return this.finish({ _tag: "Invalid", reason: "corrupt tar header (size)" })
+      const type = String.fromCharCode(header[156]!)
+      const magic = text(header.subarray(257, 263))
+      const prefix = magic.startsWith("ustar") ? text(header.subarray(345, 500)) : ""
+      const rawName = text(header.subarray(0, 100))
+      const name = this.nextName ?? (prefix ? `${prefix}/${rawName}` : rawName)
+      const padded = Math.ceil(size / 512) * 512
+      const needsBody = type === "L" || type === "x" || (isMetadataName(name) && (type === "0" || type === "\0"))
+      if (needsBody && size > metadataYamlLimit) {
+        return this.finish({ _tag: "Invalid", reason: `${name} is larger than 1 MiB` })
+      }
+      if (needsBody && this.buffer.length < 512 + padded) return more
+      const body = this.buffer.subarray(512, 512 + size)
+      this.entries++
+      if (type === "L") {
+        this.nextName = text(body)
+      } else if (type === "x") {
+        this.nextName = paxPath(body)
+      } else {
+        this.nextName = undefined
+        if (isMetadataName(name) && (type === "0" || type === "\0")) {
+          return this.finish({ _tag: "Found", content: body.slice() })
+        }
+        if (isRootfsName(name)) {
+          return this.finish({
+            _tag: "Invalid",
+            reason: "holds a rootfs: a unified image tarball, not a metadata tarball"
+          })
+        }
+      }
+      // skip this entry's body without keeping it: bodies of other entries may be large
+      if (this.buffer.length >= 512 + padded) {
+        this.buffer = this.buffer.subarray(512 + padded)
+      } else {
+        this.skip = 512 + padded - this.buffer.length
+        this.buffer = new Uint8Array(0)
+        return more
+      }
+    }
+  }
+}

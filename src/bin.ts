@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** Entry point: runs the command line with the live platform layers. Nothing else. */
 import { ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect } from "effect"
 import { cli } from "./cli/Cli.js"
 import { describeFailure } from "./cli/Failure.js"

@@ -15,7 +15,14 @@ export const ConfigFile = Schema.Struct({
   verbose: Schema.optional(Schema.Boolean),
   img_dir: Schema.optional(Schema.String),
   streams_dir: Schema.optional(Schema.String),
-  compat: Schema.optional(Schema.Literal(...compatModes))
+  compat: Schema.optional(
+    Schema.Literal(...compatModes).annotations({
+      message: (issue) => ({
+        message: `Expected one of ${compatModes.map((m) => `"${m}"`).join(", ")}, actual ${JSON.stringify(issue.actual)}`,
+        override: true
+      })
+    })
+  )
 })
 export type ConfigFile = typeof ConfigFile.Type
 

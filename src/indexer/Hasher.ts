@@ -1,6 +1,6 @@
 /**
  * Streaming sha256 on a pool of worker threads, so that the own hash and the combined hash of each rootfs
- * run on every core at once. A job hashes the concatenation of one or more files, read in 1 MiB chunks:
+ * run on every core at once. A job hashes the concatenation of one or more files, read in 128 KiB chunks:
  * `[rootfs]` gives a file's own hash, `[metadata, rootfs]` the combined fingerprint.
  */
 import { availableParallelism } from "node:os"
@@ -20,35 +20,37 @@ export class HashError extends Data.TaggedError("HashError")<{
 }> {}
 
 // Plain CommonJS for an eval worker: it runs the same from the TypeScript sources, the build and a bundle.
+// Reads are synchronous (blocking is this thread's whole job) into a 128 KiB buffer that stays in the core's
+// cache between the copy and the hash: measured on 2 cores, 1 MiB chunks or async reads cost 40% more.
 const workerSource = `
 const { parentPort } = require("node:worker_threads")
 const { createHash } = require("node:crypto")
-const { open } = require("node:fs/promises")
-const chunk = Buffer.allocUnsafe(1024 * 1024)
-parentPort.on("message", async ({ files }) => {
+const { closeSync, openSync, readSync } = require("node:fs")
+const chunk = Buffer.allocUnsafe(128 * 1024)
+parentPort.on("message", ({ files }) => {
   const hash = createHash("sha256")
   const sizes = []
   let current = ""
   try {
     for (const file of files) {
       current = file
-      const handle = await open(file, "r")
+      const fd = openSync(file, "r")
       let size = 0
       try {
         for (;;) {
-          const { bytesRead } = await handle.read(chunk, 0, chunk.length, null)
-          if (bytesRead === 0) break
-          hash.update(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead))
-          size += bytesRead
+          const n = readSync(fd, chunk, 0, chunk.length, null)
+          if (n === 0) break
+          hash.update(n === chunk.length ? chunk : chunk.subarray(0, n))
+          size += n
         }
       } finally {
-        await handle.close()
+        closeSync(fd)
       }
       sizes.push(size)
     }
     parentPort.postMessage({ ok: true, sha256: hash.digest("hex"), sizes })
   } catch (e) {
-    parentPort.postMessage({ ok: false, path: current, reason: e && e.code === "ENOENT" ? "file vanished" : String(e && e.message || e) })
+    parentPort.postMessage({ ok: false, path: current, reason: e && e.code === "ENOENT" ? "file vanished" : String((e && e.message) || e) })
   }
 })
 `

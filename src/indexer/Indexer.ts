@@ -79,39 +79,42 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
       const dir = versionDir(plan.ref)
       const sources = metadataSources(compat, plan.metadata.map((m) => m.name))
       const used = plan.metadata.filter((m) => sources.some(([, file]) => file === m.name))
-      return Effect.gen(function* () {
-        const hashedMetadata = yield* Effect.forEach(used, (file) =>
-          Effect.gen(function* () {
-            const info = yield* metadata.read(file.path).pipe(Effect.mapError((p) => refusal(file.name, p.reason)))
-            if (!sameArchitecture(info.architecture, plan.ref.arch)) {
-              return yield* Effect.fail(
-                refusal(file.name, `metadata.yaml says architecture ${info.architecture}, but the folder says ${plan.ref.arch}`)
-              )
-            }
-            const sha256 = yield* hashJob([file])
-            return { name: file.name, size: file.size, sha256, metadata: info } satisfies HashedMetadata
-          })
-        )
-        const rootfs = yield* Effect.forEach(
-          plan.rootfs,
-          (file) =>
-            Effect.gen(function* () {
-              const [sha256, ...combined] = yield* Effect.all(
-                [hashJob([file]), ...used.map((meta) => hashJob([meta, file]))],
-                { concurrency: "unbounded" }
-              )
-              return {
-                name: file.name,
-                ftype: file.ftype,
-                size: file.size,
-                sha256: sha256!,
-                combined: Object.fromEntries(used.map((meta, i) => [meta.name, combined[i]!]))
-              } satisfies HashedRootfs
-            }),
-          { concurrency: "unbounded" }
-        )
-        return { ref: plan.ref, metadata: hashedMetadata, rootfs }
-      }).pipe(Effect.mapError((r) => refusal(`${dir}/${r.path}`, r.reason)))
+      const readMetadata = (file: (typeof used)[number]) =>
+        Effect.gen(function* () {
+          const info = yield* metadata.read(file.path).pipe(Effect.mapError((p) => refusal(file.name, p.reason)))
+          if (!sameArchitecture(info.architecture, plan.ref.arch)) {
+            return yield* Effect.fail(
+              refusal(file.name, `metadata.yaml says architecture ${info.architecture}, but the folder says ${plan.ref.arch}`)
+            )
+          }
+          const sha256 = yield* hashJob([file])
+          return { name: file.name, size: file.size, sha256, metadata: info } satisfies HashedMetadata
+        })
+      const hashRootfs = (file: (typeof plan.rootfs)[number]) =>
+        Effect.gen(function* () {
+          const [sha256, ...combined] = yield* Effect.all(
+            [hashJob([file]), ...used.map((meta) => hashJob([meta, file]))],
+            { concurrency: "unbounded" }
+          )
+          return {
+            name: file.name,
+            ftype: file.ftype,
+            size: file.size,
+            sha256: sha256!,
+            combined: Object.fromEntries(used.map((meta, i) => [meta.name, combined[i]!]))
+          } satisfies HashedRootfs
+        })
+      // the metadata is read while the rootfs hashes run: the workers never wait for xz
+      return Effect.all(
+        [
+          Effect.forEach(used, readMetadata, { concurrency: "unbounded" }),
+          Effect.forEach(plan.rootfs, hashRootfs, { concurrency: "unbounded" })
+        ],
+        { concurrency: "unbounded" }
+      ).pipe(
+        Effect.map(([hashedMetadata, rootfs]): HashedVersion => ({ ref: plan.ref, metadata: hashedMetadata, rootfs })),
+        Effect.mapError((r) => refusal(`${dir}/${r.path}`, r.reason))
+      )
     }
 
     const logRefusal = (imagesDir: string, r: Refusal) =>

@@ -19,6 +19,7 @@ const problem = (reason: string): MetadataProblem => ({ reason })
 const catchPlatform = <A, E, R>(self: Effect.Effect<A, E | PlatformError, R>) =>
   Effect.catchIf(self, isPlatformError, (e) => Effect.fail(problem(`cannot read: ${e.message}`)))
 
+/** Scans the bytes until the result is known; `drained` tells whether the stream was read to its end. */
 const scanTar = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
   Effect.gen(function* () {
     const scan = new TarScan()
@@ -27,7 +28,10 @@ const scanTar = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
       Stream.filter((r) => r._tag !== "More"),
       Stream.runHead
     )
-    return Option.getOrElse(found, () => scan.end())
+    return Option.match(found, {
+      onNone: () => ({ result: scan.end(), drained: true }),
+      onSome: (result) => ({ result, drained: false })
+    })
   })
 
 export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metadata", {
@@ -42,9 +46,9 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
             Effect.mapError(() => problem(`${compression}-compressed, but '${compression}' cannot run on this host`))
           )
           const stderr = yield* proc.stderr.pipe(Stream.decodeText(), Stream.mkString, Effect.fork)
-          const result: TarScanResult = yield* scanTar(proc.stdout)
-          if (result._tag === "Invalid") {
-            // the stream ended early or badly: a broken compressed file says so on stderr
+          const { drained, result } = yield* scanTar(proc.stdout)
+          if (result._tag === "Invalid" && drained) {
+            // the output ended before the archive did: a broken compressed file says so on stderr
             const code = yield* proc.exitCode
             if (code !== 0) {
               const message = (yield* stderr.await.pipe(Effect.flatten, Effect.orElseSucceed(() => "")))
@@ -54,7 +58,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
               return { _tag: "Invalid", reason: `not valid ${compression} data (${message || `exit ${code}`})` } as const
             }
           }
-          return result
+          return result as TarScanResult
         })
       ).pipe(
         Effect.provideService(CommandExecutor.CommandExecutor, executor),
@@ -71,7 +75,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
         const compression = detectCompression(head)
         const result =
           compression === "none"
-            ? yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }))
+            ? (yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }))).result
             : yield* viaTool(compression, path)
         if (result._tag === "Invalid") {
           return yield* Effect.fail(

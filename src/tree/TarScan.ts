@@ -1,7 +1,8 @@
 /**
  * A small incremental reader of tar headers, pure: fed the decompressed bytes of a metadata tarball chunk
- * by chunk, it finds `metadata.yaml` (or `./metadata.yaml`) among the first entries and stops there, so a
- * tarball is never read further than needed. ustar, GNU long names and pax `path` records are understood.
+ * by chunk, it keeps `metadata.yaml` (or `./metadata.yaml`) and reads on to the end of the archive, to tell a
+ * metadata tarball from a unified image: it stops at the first `rootfs/` or `rootfs.img` entry, so a unified
+ * image is never read further than needed. ustar, GNU long names and pax `path` records are understood.
  */
 
 export const metadataYamlLimit = 1024 * 1024 // the daemon reads at most 1 MiB of YAML
@@ -51,9 +52,10 @@ export class TarScan {
   private skip = 0
   private entries = 0
   private nextName: string | undefined
+  private metadata: Uint8Array | undefined
   private done: TarScanResult | undefined
 
-  /** Feeds the next decompressed bytes; returns Found or Invalid once, then keeps returning it. */
+  /** Feeds the next decompressed bytes; returns Found or Invalid once the archive's end or a rootfs is seen. */
   push(chunk: Uint8Array): TarScanResult {
     if (this.done) return this.done
     if (this.skip > 0) {
@@ -72,6 +74,7 @@ export class TarScan {
   /** The stream ended: whatever was not found by now is not there. */
   end(): TarScanResult {
     if (this.done) return this.done
+    if (this.metadata) return this.finish({ _tag: "Found", content: this.metadata })
     return this.entries === 0
       ? this.finish({ _tag: "Invalid", reason: "not a tar archive" })
       : this.finish({ _tag: "Invalid", reason: "no metadata.yaml in the tarball" })
@@ -87,7 +90,7 @@ export class TarScan {
     for (;;) {
       if (this.buffer.length < 512) return more
       const header = this.buffer.subarray(0, 512)
-      if (header.every((b) => b === 0)) return this.finish({ _tag: "Invalid", reason: "no metadata.yaml in the tarball" })
+      if (header.every((b) => b === 0)) return this.end()
       if (!checksumOk(header)) {
         return this.finish({
           _tag: "Invalid",
@@ -115,9 +118,7 @@ export class TarScan {
         this.nextName = paxPath(body)
       } else {
         this.nextName = undefined
-        if (isMetadataName(name) && (type === "0" || type === "\0")) {
-          return this.finish({ _tag: "Found", content: body.slice() })
-        }
+        if (isMetadataName(name) && (type === "0" || type === "\0")) this.metadata = body.slice()
         if (isRootfsName(name)) {
           return this.finish({
             _tag: "Invalid",

@@ -1,0 +1,124 @@
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
+import { createHash } from "node:crypto"
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { IndexerLive } from "../../src/cli/Cli.js"
+import { Indexer } from "../../src/indexer/Indexer.js"
+import { Images, Index } from "../../src/simplestreams/Streams.js"
+import { tempDir } from "../support/Images.js"
+import { captureLogs } from "../support/Logs.js"
+import { haveTools } from "../support/Tools.js"
+import { addContainer, buildMixedTree, makeWebRoot } from "../support/Tree.js"
+
+const sha = (path: string, ...more: Array<string>) => {
+  const h = createHash("sha256")
+  for (const p of [path, ...more]) h.update(readFileSync(p))
+  return h.digest("hex")
+}
+const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8"))
+
+describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("Indexer.rebuild on a real tree", () => {
+  layer(IndexerLive.pipe(Layer.provideMerge(NodeContext.layer)))((it) => {
+    it.effect("publishes whole images only, with exact hashes, and refuses the junk with a reason", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        buildMixedTree(w)
+        const outside = tempDir()
+        addContainer({ ...w, version: (rel) => join(outside, rel) }, "v/20240101_10:00", "outside")
+        mkdirSync(w.version("ubuntu/noble/amd64/default"), { recursive: true })
+        symlinkSync(join(outside, "v", "20240101_10:00"), w.version("ubuntu/noble/amd64/default/20240101_10:00"))
+        const logs = captureLogs()
+        const summary = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })).pipe(Effect.provide(logs.layer))
+        expect(summary).toMatchObject({ products: 3, versions: 4 })
+
+        const images = Schema.decodeUnknownSync(Images)(readJson(join(w.streams, "images.json")))
+        const index = Schema.decodeUnknownSync(Index)(readJson(join(w.streams, "index.json")))
+        expect(index.index.images?.products).toEqual(["alpine:3.20:arm64:default", "debian:bookworm:amd64:default", "fedora:40:amd64:cloud"])
+        expect(Object.keys(images.products["debian:bookworm:amd64:default"]!.versions)).toEqual(["20240101_10:00", "20240102_10:00"])
+
+        const v = w.version("debian/bookworm/amd64/default/20240102_10:00")
+        const items = images.products["debian:bookworm:amd64:default"]!.versions["20240102_10:00"]!.items
+        expect(Object.keys(items)).toEqual(["disk.qcow2", "incus.tar.xz", "lxd.tar.xz", "rootfs.squashfs"])
+        expect(items["lxd.tar.xz"]).toEqual({
+          ftype: "lxd.tar.xz",
+          path: "images/debian/bookworm/amd64/default/20240102_10:00/lxd.tar.xz",
+          size: statSync(join(v, "lxd.tar.xz")).size,
+          sha256: sha(join(v, "lxd.tar.xz")),
+          combined_squashfs_sha256: sha(join(v, "lxd.tar.xz"), join(v, "rootfs.squashfs")),
+          "combined_disk-kvm-img_sha256": sha(join(v, "lxd.tar.xz"), join(v, "disk.qcow2"))
+        })
+        expect(items["incus.tar.xz"]).toEqual({ ...items["lxd.tar.xz"], ftype: "incus.tar.xz" })
+        expect(items["rootfs.squashfs"]).toEqual({ ftype: "squashfs", path: "images/debian/bookworm/amd64/default/20240102_10:00/rootfs.squashfs", size: statSync(join(v, "rootfs.squashfs")).size, sha256: sha(join(v, "rootfs.squashfs")) })
+        const a = w.version("alpine/3.20/arm64/default/20240103_10:00")
+        const alpine = images.products["alpine:3.20:arm64:default"]!.versions["20240103_10:00"]!.items["lxd.tar.xz"]!
+        expect(alpine.path).toBe("images/alpine/3.20/arm64/default/20240103_10:00/incus.tar.xz")
+        expect(alpine.combined_rootxz_sha256).toBe(sha(join(a, "incus.tar.xz"), join(a, "rootfs.tar.xz")))
+        expect(alpine.combined_sha256).toBe(alpine.combined_rootxz_sha256)
+
+        const warnings = logs.lines.filter((l) => l.startsWith("WARN"))
+        const expectWarning = (path: string, reason: string) =>
+          expect(warnings.some((l) => l.includes(join(w.images, path)) && l.includes(reason)), `${path}: ${reason}\n${warnings.join("\n")}`).toBe(true)
+        expectWarning("debian/bookworm/amd64/default/20240106_10:00", "no rootfs file")
+        expectWarning("debian/bookworm/amd64/default/20240107_10:00", "no metadata file")
+        expectWarning("debian/bookworm/sparc/default/20240101_10:00", "unknown architecture folder 'sparc'")
+        expectWarning("debian/bookworm/amd64/default/20240108_10:00/lxd.tar.xz", "not a tarball")
+        expectWarning("ubuntu/noble/amd64/default/20240101_10:00", "symlink leading outside the images folder")
+        expect(warnings).toHaveLength(5)
+        const all = readFileSync(join(w.streams, "images.json"), "utf8")
+        for (const junk of [".2024010", "Ab12Cd", "SHA256SUMS", "latest", "20241350", "20240106", "20240107", "20240108", "sparc", "ubuntu"]) expect(all).not.toContain(junk)
+      }))
+
+    it.effect("writes 0644 files atomically, leaves no temp file, and gives the same bytes for the same tree", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        addContainer(w, "debian/bookworm/amd64/default/20240101_10:00", "a")
+        const indexer = yield* Indexer
+        yield* indexer.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })
+        const first = [readFileSync(join(w.streams, "images.json")), readFileSync(join(w.streams, "index.json"))]
+        yield* indexer.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })
+        expect([readFileSync(join(w.streams, "images.json")), readFileSync(join(w.streams, "index.json"))]).toEqual(first)
+        expect(readdirSync(w.streams).sort()).toEqual(["images.json", "index.json"])
+        for (const f of ["images.json", "index.json"]) expect(statSync(join(w.streams, f)).mode & 0o777).toBe(0o644)
+      }))
+
+    it.effect("accepts a symlink that stays inside the images folder, and names the shared image once", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        addContainer(w, "debian/bookworm/amd64/default/20240101_10:00", "a")
+        mkdirSync(w.version("debian/bookworm/amd64/cloud"), { recursive: true })
+        symlinkSync(w.version("debian/bookworm/amd64/default/20240101_10:00"), w.version("debian/bookworm/amd64/cloud/20240101_10:00"))
+        const logs = captureLogs()
+        const summary = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "lxd" })).pipe(Effect.provide(logs.layer))
+        // the same bytes under two products would be two listings of one fingerprint: the second is refused
+        expect(summary).toMatchObject({ products: 1, versions: 1, refused: 1 })
+        expect(logs.lines.some((l) => l.includes("the same image as"))).toBe(true)
+      }))
+
+    it.effect("refuses a metadata.yaml whose architecture contradicts the folder", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        addContainer(w, "debian/bookworm/arm64/default/20240101_10:00", "a", { architecture: "x86_64" })
+        const logs = captureLogs()
+        const summary = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })).pipe(Effect.provide(logs.layer))
+        expect(summary).toMatchObject({ products: 0, refused: 1 })
+        expect(logs.lines.find((l) => l.startsWith("WARN"))).toContain("metadata.yaml says architecture x86_64, but the folder says arm64")
+        expect(readJson(join(w.streams, "index.json"))).toEqual({ format: "index:1.0", index: {} })
+      }))
+
+    it.effect("fails with a clear error for folders clients cannot use", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        const indexer = yield* Indexer
+        const missing = yield* Effect.flip(indexer.rebuild({ imagesDir: join(w.root, "nope"), streamsDir: w.streams, compat: "both" }))
+        expect(missing.message).toBe(`images folder ${join(w.root, "nope")}: does not exist`)
+        const badStreams = yield* Effect.flip(indexer.rebuild({ imagesDir: w.images, streamsDir: join(w.root, "out"), compat: "both" }))
+        expect(badStreams.message).toContain("must end in streams/v1")
+        const elsewhere = tempDir()
+        writeFileSync(join(elsewhere, "x"), "")
+        const outside = yield* Effect.flip(indexer.rebuild({ imagesDir: elsewhere, streamsDir: w.streams, compat: "both" }))
+        expect(outside.message).toContain("must be inside")
+      }))
+  })
+})

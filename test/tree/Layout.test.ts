@@ -1,0 +1,46 @@
+import { describe, expect, it } from "@effect/vitest"
+import { planVersion, productArch, productKey, startsWithDate, type VersionRef, versionFolderKind } from "../../src/tree/Layout.js"
+
+const ref: VersionRef = { os: "debian", release: "bookworm", arch: "amd64", variant: "default", version: "20240101_10:00" }
+
+describe("version folders", () => {
+  it("start with a real YYYYMMDD date", () => {
+    for (const name of ["20240101_10:00", "20240229", "20241127_1000", "20240101-anything"]) expect(versionFolderKind(name)).toBe("version")
+    for (const name of ["20240230_10:00", "20241301", "2024-01-01", "v1", "1.0.0", "2024010", "latest"]) expect(versionFolderKind(name)).toBe("other")
+    expect(versionFolderKind(".20241127_10:00")).toBe("staging")
+    expect(startsWithDate("19691231")).toBe(false)
+  })
+  it("name the product os:release:arch:variant", () => {
+    expect(productKey(ref)).toBe("debian:bookworm:amd64:default")
+    expect(productArch({ ...ref, arch: "x86_64" })).toBe("amd64")
+  })
+})
+
+describe("planVersion", () => {
+  const f = (name: string, size = 10) => ({ name, size })
+  it("needs a metadata tarball and a rootfs, and ignores every other file", () => {
+    const plan = planVersion(ref, [f("lxd.tar.xz"), f("rootfs.squashfs"), f("SHA256SUMS"), f("notes.txt")])
+    expect(plan._tag).toBe("VersionPlan")
+    if (plan._tag !== "VersionPlan") return
+    expect(plan.metadata.map((m) => m.name)).toEqual(["lxd.tar.xz"])
+    expect(plan.rootfs.map((r) => [r.name, r.ftype])).toEqual([["rootfs.squashfs", "squashfs"]])
+  })
+  it("refuses a version without metadata or without rootfs, naming the folder", () => {
+    expect(planVersion(ref, [f("rootfs.squashfs")])).toMatchObject({ _tag: "Refusal", path: "debian/bookworm/amd64/default/20240101_10:00", reason: expect.stringContaining("no metadata") })
+    expect(planVersion(ref, [f("incus.tar.xz"), f(".rootfs.squashfs.Ab12Cd")])).toMatchObject({ _tag: "Refusal", reason: expect.stringContaining("no rootfs") })
+  })
+  it("refuses an empty file, naming it", () => {
+    expect(planVersion(ref, [f("lxd.tar.xz"), f("rootfs.squashfs", 0)])).toMatchObject({ path: "debian/bookworm/amd64/default/20240101_10:00/rootfs.squashfs", reason: "empty file" })
+  })
+  it("refuses an unknown architecture folder and unsafe folder names", () => {
+    expect(planVersion({ ...ref, arch: "foo" }, [f("lxd.tar.xz"), f("rootfs.squashfs")])).toMatchObject({ reason: expect.stringContaining("unknown architecture folder 'foo'") })
+    expect(planVersion({ ...ref, variant: "my variant" }, [f("lxd.tar.xz"), f("rootfs.squashfs")])).toMatchObject({ reason: expect.stringContaining("characters") })
+  })
+  it("refuses two rootfs files of one type: their combined hashes would share one key", () => {
+    expect(planVersion(ref, [f("lxd.tar.xz"), f("a.squashfs"), f("b.squashfs")])).toMatchObject({ reason: expect.stringContaining("two rootfs files of type squashfs") })
+  })
+  it("accepts a container and a VM beside one metadata file", () => {
+    const plan = planVersion(ref, [f("lxd.tar.xz"), f("rootfs.squashfs"), f("disk.qcow2"), f("rootfs.tar.xz")])
+    expect(plan._tag === "VersionPlan" && plan.rootfs.map((r) => r.ftype)).toEqual(["disk-kvm.img", "squashfs", "root.tar.xz"])
+  })
+})

@@ -1,0 +1,74 @@
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Either, Layer } from "effect"
+import { execFileSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Metadata } from "../../src/tree/Metadata.js"
+import { tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
+import { haveTools } from "../support/Tools.js"
+
+const dir = tempDir()
+const read = (name: string) => Effect.flatMap(Metadata, (m) => Effect.either(m.read(join(dir, name))))
+const TestLive = Metadata.Default.pipe(Layer.provideMerge(NodeContext.layer))
+
+describe.skipIf(!haveTools("tar", "xz", "gzip", "bzip2", "mksquashfs"))("Metadata.read on real tarballs", () => {
+  layer(TestLive)((it) => {
+    it.effect("reads metadata.yaml from xz, gzip, bzip2 and plain tarballs", () =>
+      Effect.gen(function* () {
+        for (const compression of ["xz", "gzip", "bzip2", "none"] as const) {
+          writeMetadataTarball(join(dir, `m-${compression}`), undefined, { compression })
+          const result = yield* read(`m-${compression}`)
+          expect(result).toEqual(Either.right({ architecture: "x86_64", creationDate: 1704103200, properties: { os: "Debian", release: "bookworm", variant: "default", description: "test image" } }))
+        }
+      }))
+
+    it.effect("accepts ./metadata.yaml (a tarball made with tar -C dir .)", () =>
+      Effect.gen(function* () {
+        writeMetadataTarball(join(dir, "dot.tar.xz"), undefined, { dotSlash: true })
+        expect(Either.isRight(yield* read("dot.tar.xz"))).toBe(true)
+      }))
+
+    it.effect("finds metadata.yaml behind a long (GNU or pax) name", () =>
+      Effect.gen(function* () {
+        writeMetadataTarball(join(dir, "long.tar"), undefined, { compression: "none", extra: { [`templates/${"x".repeat(150)}.tpl`]: "x" } })
+        expect(Either.isRight(yield* read("long.tar"))).toBe(true)
+      }))
+
+    it.effect("refuses random bytes, a truncated xz, an empty file, a tarball without metadata.yaml and a squashfs", () =>
+      Effect.gen(function* () {
+        writeFileSync(join(dir, "random"), randomBytes(4096))
+        expect(yield* read("random")).toEqual(Either.left({ reason: "not a tarball (xz, gzip, bzip2, zstd or plain tar)" }))
+        writeMetadataTarball(join(dir, "whole.tar.xz"))
+        const whole = execFileSync("head", ["-c", "60", join(dir, "whole.tar.xz")])
+        writeFileSync(join(dir, "cut.tar.xz"), whole)
+        expect(yield* read("cut.tar.xz")).toEqual(Either.left({ reason: expect.stringMatching(/^not valid xz data \(.+\)$/) }))
+        writeFileSync(join(dir, "empty"), "")
+        expect(yield* read("empty")).toEqual(Either.left({ reason: "empty file" }))
+        execFileSync("tar", ["-cJf", join(dir, "nometa.tar.xz"), "-C", dir, "random"])
+        expect(yield* read("nometa.tar.xz")).toEqual(Either.left({ reason: "no metadata.yaml in the tarball" }))
+        writeSquashfs(join(dir, "sq"))
+        expect(yield* read("sq")).toEqual(Either.left({ reason: "not a tarball (xz, gzip, bzip2, zstd or plain tar)" }))
+        expect(yield* read("does-not-exist")).toEqual(Either.left({ reason: expect.stringContaining("cannot read") }))
+      }))
+
+    it.effect("refuses a unified image tarball (it holds rootfs/)", () =>
+      Effect.gen(function* () {
+        writeMetadataTarball(join(dir, "unified.tar.gz"), undefined, { compression: "gzip", extra: { "rootfs/etc/hostname": "x" } })
+        expect(yield* read("unified.tar.gz")).toEqual(Either.left({ reason: expect.stringContaining("unified image") }))
+        execFileSync("tar", ["-czf", join(dir, "rootfs-first.tar.gz"), "-C", join(dir), "--transform", "s,^random$,rootfs/random,", "random"])
+        expect(yield* read("rootfs-first.tar.gz")).toEqual(Either.left({ reason: expect.stringContaining("unified image") }))
+      }))
+
+    it.effect("refuses YAML without architecture or creation_date", () =>
+      Effect.gen(function* () {
+        writeMetadataTarball(join(dir, "noarch.tar.xz"), "creation_date: 5\n")
+        expect(yield* read("noarch.tar.xz")).toEqual(Either.left({ reason: "metadata.yaml has no architecture" }))
+        writeMetadataTarball(join(dir, "nodate.tar.xz"), "architecture: amd64\ncreation_date: 0\n")
+        expect(yield* read("nodate.tar.xz")).toEqual(Either.left({ reason: expect.stringContaining("creation_date") }))
+      }))
+  })
+})
+
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }))

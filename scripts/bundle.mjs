@@ -16,6 +16,8 @@ await build({
   format: "esm",
   target: "node20",
   legalComments: "none",
+  minify: true,
+  keepNames: true,
   logLevel: "warning",
   // some dependencies still call require() for node built-ins
   banner: { js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);" }

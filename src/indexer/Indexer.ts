@@ -3,11 +3,12 @@
  * worker pool, build the catalog and write it. `rebuild` is `update`, the safeguard: it re-hashes everything.
  */
 import { Path } from "@effect/platform"
-import { Data, Effect } from "effect"
+import { Data, Effect, Fiber } from "effect"
 import type { Compat } from "../simplestreams/Compat.js"
 import { sameArchitecture } from "../simplestreams/Architecture.js"
 import { type Refusal, refusal, versionDir } from "../tree/Layout.js"
-import { Metadata } from "../tree/Metadata.js"
+import { Metadata, type MetadataProblem } from "../tree/Metadata.js"
+import type { ImageMetadata } from "../tree/MetadataRules.js"
 import { type FoundFile, type FoundPlan, Scanner } from "../tree/Scanner.js"
 import { buildCatalog, type HashedMetadata, type HashedRootfs, type HashedVersion, metadataSources } from "./Catalog.js"
 import { Hasher } from "./Hasher.js"
@@ -63,56 +64,81 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         return relative.split(path.sep).join("/")
       })
 
-    const hashJob = (files: ReadonlyArray<FoundFile>) =>
-      hasher.hashFiles(files.map((f) => f.path)).pipe(
-        Effect.flatMap((result) => {
-          const changed = files.find((f, i) => result.sizes[i] !== f.size)
-          return changed
-            ? Effect.fail(refusal(changed.name, "changed while being hashed (its size moved); try again when the upload is done"))
-            : Effect.succeed(result.sha256)
-        }),
-        Effect.catchTag("HashError", (e) => Effect.fail(refusal(path.basename(e.path), e.reason)))
-      )
+    /**
+     * Both hashes of every rootfs: in one pass when there are rootfs files enough to keep every core busy,
+     * else as separate jobs (own, and one per metadata file) so that one big image still uses every core.
+     */
+    const hashRootfs = (file: FoundFile, metas: ReadonlyArray<FoundFile>, onePass: boolean) =>
+      (onePass
+        ? hasher.hash({ file: file.path, heads: metas.map((m) => m.path), own: true })
+        : Effect.all(
+            [
+              hasher.hash({ file: file.path, heads: [], own: true }),
+              ...metas.map((m) => hasher.hash({ file: file.path, heads: [m.path], own: false }))
+            ],
+            { concurrency: "unbounded" }
+          ).pipe(
+            Effect.map(([own, ...perMeta]) => ({
+              own: own!.own,
+              size: own!.size,
+              combined: perMeta.map((r) => r.combined[0]!),
+              headShas: perMeta.map((r) => r.headShas[0]!),
+              headSizes: perMeta.map((r) => r.headSizes[0]!)
+            }))
+          )
+      ).pipe(Effect.catchTag("HashError", (e) => Effect.fail(refusal(path.basename(e.path), e.reason))))
 
     /** Reads the metadata and hashes one version; a failure is the version's refusal, never the run's. */
-    const hashVersion = (plan: FoundPlan, compat: Compat): Effect.Effect<HashedVersion, Refusal> => {
+    const hashVersion = (
+      plan: FoundPlan,
+      compat: Compat,
+      onePass: boolean,
+      readMetadata: (path: string) => Effect.Effect<ImageMetadata, MetadataProblem>
+    ): Effect.Effect<HashedVersion, Refusal> => {
       const dir = versionDir(plan.ref)
       const sources = metadataSources(compat, plan.metadata.map((m) => m.name))
       const used = plan.metadata.filter((m) => sources.some(([, file]) => file === m.name))
-      const readMetadata = (file: (typeof used)[number]) =>
+      const checkedMetadata = (file: FoundFile) =>
         Effect.gen(function* () {
-          const info = yield* metadata.read(file.path).pipe(Effect.mapError((p) => refusal(file.name, p.reason)))
+          const info = yield* readMetadata(file.path).pipe(Effect.mapError((p) => refusal(file.name, p.reason)))
           if (!sameArchitecture(info.architecture, plan.ref.arch)) {
             return yield* Effect.fail(
               refusal(file.name, `metadata.yaml says architecture ${info.architecture}, but the folder says ${plan.ref.arch}`)
             )
           }
-          const sha256 = yield* hashJob([file])
-          return { name: file.name, size: file.size, sha256, metadata: info } satisfies HashedMetadata
-        })
-      const hashRootfs = (file: (typeof plan.rootfs)[number]) =>
-        Effect.gen(function* () {
-          const [sha256, ...combined] = yield* Effect.all(
-            [hashJob([file]), ...used.map((meta) => hashJob([meta, file]))],
-            { concurrency: "unbounded" }
-          )
-          return {
-            name: file.name,
-            ftype: file.ftype,
-            size: file.size,
-            sha256: sha256!,
-            combined: Object.fromEntries(used.map((meta, i) => [meta.name, combined[i]!]))
-          } satisfies HashedRootfs
+          return info
         })
       // the metadata is read while the rootfs hashes run: the workers never wait for xz
       return Effect.all(
         [
-          Effect.forEach(used, readMetadata, { concurrency: "unbounded" }),
-          Effect.forEach(plan.rootfs, hashRootfs, { concurrency: "unbounded" })
+          Effect.forEach(used, checkedMetadata, { concurrency: "unbounded" }),
+          Effect.forEach(plan.rootfs, (file) => hashRootfs(file, used, onePass), { concurrency: "unbounded" })
         ],
         { concurrency: "unbounded" }
       ).pipe(
-        Effect.map(([hashedMetadata, rootfs]): HashedVersion => ({ ref: plan.ref, metadata: hashedMetadata, rootfs })),
+        Effect.flatMap(([infos, hashes]) => {
+          // every read must have seen the sizes the scan saw, and every job the same metadata bytes
+          const changed = [
+            ...plan.rootfs.filter((f, i) => hashes[i]!.size !== f.size),
+            ...used.filter((m, j) => hashes.some((h) => h.headSizes[j] !== m.size || h.headShas[j] !== hashes[0]!.headShas[j]))
+          ]
+          if (changed.length > 0) {
+            return Effect.fail(refusal(changed[0]!.name, "changed while being hashed; it is tried again when it changes"))
+          }
+          const hashedMetadata = used.map(
+            (m, j): HashedMetadata => ({ name: m.name, size: m.size, sha256: hashes[0]!.headShas[j]!, metadata: infos[j]! })
+          )
+          const rootfs = plan.rootfs.map(
+            (f, i): HashedRootfs => ({
+              name: f.name,
+              ftype: f.ftype,
+              size: f.size,
+              sha256: hashes[i]!.own!,
+              combined: Object.fromEntries(used.map((m, j) => [m.name, hashes[i]!.combined[j]!]))
+            })
+          )
+          return Effect.succeed<HashedVersion>({ ref: plan.ref, metadata: hashedMetadata, rootfs })
+        }),
         Effect.mapError((r) => refusal(`${dir}/${r.path}`, r.reason))
       )
     }
@@ -128,9 +154,14 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         const scanned = yield* scanner.scan(imagesDir)
         const imagesPath = yield* imagesPathFor(options)
         yield* Effect.logDebug(`found ${scanned.plans.length} complete version folders under ${imagesDir}`)
+        const onePass = scanned.plans.reduce((n, p) => n + p.rootfs.length, 0) >= hasher.workers
+        const metadataPaths = scanned.plans.flatMap((p) => p.metadata.map((m) => m.path))
+        const allMetadata = yield* Effect.fork(metadata.readAll(metadataPaths))
+        const readMetadata = (path: string) =>
+          Fiber.join(allMetadata).pipe(Effect.flatMap((all) => all.get(path) ?? metadata.read(path)))
         const results = yield* Effect.forEach(
           scanned.plans,
-          (plan) => Effect.either(hashVersion(plan, options.compat)),
+          (plan) => Effect.either(hashVersion(plan, options.compat, onePass, readMetadata)),
           { concurrency: hasher.workers + 2 }
         )
         const hashed = results.flatMap((r) => (r._tag === "Right" ? [r.right] : []))
@@ -146,7 +177,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
           millis: Date.now() - started
         }
         yield* Effect.logInfo(
-          `wrote ${path.join(path.resolve(options.streamsDir), "index.json")}: ${summary.products} products, ${summary.versions} versions, ${summary.refused} refused, in ${(summary.millis / 1000).toFixed(1)} s`
+          `wrote ${path.join(path.resolve(options.streamsDir), "index.json")}: ${summary.products} products, ${summary.versions} versions, ${summary.refused} refused, in ${(summary.millis / 1000).toFixed(2)} s`
         )
         return summary
       })

@@ -4,7 +4,7 @@
  */
 import { Command, CommandExecutor, FileSystem } from "@effect/platform"
 import { isPlatformError, type PlatformError } from "@effect/platform/Error"
-import { Effect, Option, Stream } from "effect"
+import { Effect, Either, Option, Stream } from "effect"
 import { type Compression, detectCompression, type ImageMetadata, parseMetadataYaml } from "./MetadataRules.js"
 import { TarScan, type TarScanResult } from "./TarScan.js"
 
@@ -33,6 +33,22 @@ const scanTar = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
       onSome: (result) => ({ result, drained: false })
     })
   })
+
+/** What a finished scan of a tarball means for the image. */
+const toMetadata = (result: TarScanResult): Either.Either<ImageMetadata, MetadataProblem> => {
+  if (result._tag === "Invalid") {
+    return Either.left(
+      problem(result.reason === "not a tar archive" ? "not a tarball (xz, gzip, bzip2, zstd or plain tar)" : result.reason)
+    )
+  }
+  if (result._tag !== "Found") return Either.left(problem("no metadata.yaml in the tarball"))
+  const parsed = parseMetadataYaml(new TextDecoder().decode(result.content))
+  return "reason" in parsed ? Either.left(problem(parsed.reason)) : Either.right(parsed)
+}
+
+/** A metadata tarball decompresses to a few KiB; a larger one (a unified image) is read alone, and stops early. */
+const batchFileLimit = 16 * 1024 * 1024
+const batchCount = 200
 
 export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metadata", {
   effect: Effect.gen(function* () {
@@ -65,28 +81,84 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
         catchPlatform
       )
 
+    const head = (path: string) =>
+      fs.stream(path, { bytesToRead: 8 }).pipe(
+        Stream.runCollect,
+        Effect.map((chunks) => Buffer.concat([...chunks]))
+      )
+
     const read = (path: string): Effect.Effect<ImageMetadata, MetadataProblem> =>
       Effect.gen(function* () {
-        const head = yield* fs.stream(path, { bytesToRead: 8 }).pipe(
-          Stream.runCollect,
-          Effect.map((chunks) => Buffer.concat([...chunks]))
-        )
-        if (head.length === 0) return yield* Effect.fail(problem("empty file"))
-        const compression = detectCompression(head)
+        const first = yield* head(path)
+        if (first.length === 0) return yield* Effect.fail(problem("empty file"))
+        const compression = detectCompression(first)
         const result =
           compression === "none"
             ? (yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }))).result
             : yield* viaTool(compression, path)
-        if (result._tag === "Invalid") {
-          return yield* Effect.fail(
-            problem(result.reason === "not a tar archive" ? "not a tarball (xz, gzip, bzip2, zstd or plain tar)" : result.reason)
-          )
-        }
-        if (result._tag !== "Found") return yield* Effect.fail(problem("no metadata.yaml in the tarball"))
-        const parsed = parseMetadataYaml(new TextDecoder().decode(result.content))
-        return "reason" in parsed ? yield* Effect.fail(problem(parsed.reason)) : parsed
+        return yield* toMetadata(result)
       }).pipe(catchPlatform)
 
-    return { read } as const
+    /** Exit code and stdout of a short command whose output is small. */
+    const capture = (command: Command.Command) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const proc = yield* Command.start(command)
+          const [out] = yield* Effect.all(
+            [proc.stdout.pipe(Stream.runCollect), proc.stderr.pipe(Stream.runDrain)],
+            { concurrency: "unbounded" }
+          )
+          return { code: yield* proc.exitCode, out: Buffer.concat([...out]) }
+        })
+      ).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
+
+    /**
+     * Many xz tarballs with two processes instead of one each: `xz --robot --list` tells each file's
+     * decompressed size, then one `xz -dc` decompresses them all and the output is cut at those sizes. Spawning
+     * costs more than decompressing a metadata tarball, so this is what keeps `update` close to pure hashing.
+     * Files it cannot settle (bad index, too large, a failure mid-way) are left for `read`.
+     */
+    const readXzBatch = (paths: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const settled = new Map<string, Either.Either<ImageMetadata, MetadataProblem>>()
+        const listed = yield* capture(Command.make("xz", "--robot", "--list", "--", ...paths))
+        const sizes = new Map<string, number>()
+        let name: string | undefined
+        for (const line of listed.out.toString("utf8").split("\n")) {
+          const [kind, a, , , uncompressed] = line.split("\t")
+          if (kind === "name") name = a
+          else if (kind === "file" && name !== undefined) sizes.set(name, Number(uncompressed))
+        }
+        const batch = paths.filter((p) => (sizes.get(p) ?? Infinity) <= batchFileLimit)
+        if (batch.length === 0) return settled
+        const unpacked = yield* capture(Command.make("xz", "-dc", "--", ...batch))
+        let offset = 0
+        for (const path of batch) {
+          const size = sizes.get(path)!
+          if (offset + size > unpacked.out.length) break // xz stopped at a broken file: the rest go one by one
+          const scan = new TarScan()
+          const result = scan.push(unpacked.out.subarray(offset, offset + size))
+          offset += size
+          settled.set(path, toMetadata(result._tag === "More" ? scan.end() : result))
+        }
+        return settled
+      }).pipe(Effect.orElseSucceed(() => new Map<string, Either.Either<ImageMetadata, MetadataProblem>>()))
+
+    /** Reads many metadata tarballs at once; each result is its own, as `read` would give it. */
+    const readAll = (paths: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const xz = yield* Effect.filter(paths, (p) => head(p).pipe(Effect.map((h) => detectCompression(h) === "xz"), Effect.orElseSucceed(() => false)))
+        const settled = new Map<string, Either.Either<ImageMetadata, MetadataProblem>>()
+        // batches keep the command line short and the decompressed bytes held at once small
+        for (let i = 0; xz.length > 1 && i < xz.length; i += batchCount) {
+          for (const [path, result] of yield* readXzBatch(xz.slice(i, i + batchCount))) settled.set(path, result)
+        }
+        const rest = paths.filter((p) => !settled.has(p))
+        const results = yield* Effect.forEach(rest, (p) => Effect.either(read(p)), { concurrency: 4 })
+        rest.forEach((p, i) => settled.set(p, results[i]!))
+        return settled as ReadonlyMap<string, Either.Either<ImageMetadata, MetadataProblem>>
+      })
+
+    return { read, readAll } as const
   })
 }) {}

@@ -7,7 +7,7 @@
 // Options (env): BENCH_DIR (default $TMPDIR/lis-bench), BENCH_VERSIONS (20), BENCH_MIB (100), BENCH_BIG_MIB (1024).
 import { execFileSync, spawnSync } from "node:child_process"
 import { createHash, randomFillSync } from "node:crypto"
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs"
 import { availableParallelism, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -107,3 +107,82 @@ const big = makeTree("big", 1, bigMib)
 hashOnce(filesOf(big, 1))
 const bigRun = runUpdate(big)
 console.log(`\n2. update of one ${bigMib} MiB image: ${bigRun.seconds.toFixed(2)} s, peak RSS ${bigRun.rssMiB.toFixed(0)} MiB (goal < 200 MB: ${bigRun.rssMiB * 1.048576 < 200 ? "met" : "NOT met"})`)
+
+// 3. watch over 1,000 versions: a restart that hashes nothing, the publish latency of a small new version,
+//    and the service's memory.
+const watchVersions = Number(process.env.BENCH_WATCH_VERSIONS ?? 1000)
+const settleSeconds = 2
+const wroot = join(base, "watch")
+const wimages = join(wroot, "images")
+const product = join(wimages, "debian", "bookworm", "amd64", "default")
+const sharedMeta = join(base, "shared-lxd.tar.xz")
+if (!existsSync(sharedMeta)) metadataTarball(sharedMeta)
+for (let i = 0; i < watchVersions; i++) {
+  const day = new Date(Date.UTC(2020, 0, 1) + i * 86400000).toISOString().slice(0, 10).replaceAll("-", "")
+  const v = join(product, `${day}_10:00`)
+  if (existsSync(join(v, "rootfs.squashfs"))) continue
+  mkdirSync(v, { recursive: true })
+  execFileSync("cp", [sharedMeta, join(v, "lxd.tar.xz")])
+  const bytes = Buffer.alloc(4096)
+  randomFillSync(bytes)
+  writeFileSync(join(v, "rootfs.squashfs"), bytes)
+}
+rmSync(join(wroot, "streams"), { recursive: true, force: true })
+rmSync(join(wroot, "state"), { recursive: true, force: true })
+rmSync(join(product, "29991231_10:00"), { recursive: true, force: true })
+
+const { spawn } = await import("node:child_process")
+const startWatch = () => {
+  const child = spawn(process.execPath, [bin, "--verbose", "--log-file", join(wroot, "bench.log"), "--config", join(wroot, "none.toml"), "watch", "--img-dir", wimages, "--streams-dir", join(wroot, "streams", "v1"), "--state-dir", join(wroot, "state"), "--pidfile", join(wroot, "watch.pid"), "--settle", String(settleSeconds)], { stdio: ["ignore", "ignore", "pipe"] })
+  let log = ""
+  child.stderr.on("data", (d) => (log += d))
+  const started = performance.now()
+  const until = async (re, timeoutMs = 120000) => {
+    for (;;) {
+      const m = re.exec(log)
+      if (m) return { match: m, seconds: (performance.now() - started) / 1000 }
+      if (performance.now() - started > timeoutMs) throw new Error(`watch: timed out waiting for ${re}\n${log.slice(-2000)}`)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+  const stop = () => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM") })
+  const rss = () => {
+    const status = readFileSync(`/proc/${child.pid}/status`, "utf8")
+    return { now: Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024, peak: Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024 }
+  }
+  return { child, until, stop, rss }
+}
+
+const cold = startWatch()
+const coldDone = await cold.until(/reconciled (\d+) versions in ([\d.]+) s \((\d+) hashed/)
+// versions written in the last seconds are published once they settle: wait for all before the restart
+for (const t0 = performance.now(); ; ) {
+  const text = existsSync(join(wroot, "streams", "v1", "images.json")) ? readFileSync(join(wroot, "streams", "v1", "images.json"), "utf8") : ""
+  if ((text.match(/"rootfs.squashfs": \{/g) ?? []).length >= watchVersions) break
+  if (performance.now() - t0 > 60000) throw new Error("the first start did not publish every version")
+  await new Promise((r) => setTimeout(r, 100))
+}
+await cold.stop()
+const warmStart = startWatch()
+const warmDone = await warmStart.until(/reconciled (\d+) versions in ([\d.]+) s \((\d+) hashed, (\d+) from the hash cache\)/)
+console.log(`\n3. watch over ${watchVersions} versions`)
+console.log(`   first start (nothing cached)    : catalog written ${coldDone.seconds.toFixed(2)} s after launch (${coldDone.match[3]} versions hashed)`)
+console.log(`   restart over unchanged versions : catalog reconciled ${warmDone.seconds.toFixed(2)} s after launch, ${warmDone.match[3]} hashed, ${warmDone.match[4]} from the cache (goal < 2 s, hashing nothing: ${warmDone.seconds < 2 && warmDone.match[3] === "0" ? "met" : "NOT met"})`)
+// publish latency: a small new version, written at once (metadata last, as an upload finishes)
+const fresh = join(product, "29991231_10:00")
+mkdirSync(fresh)
+writeFileSync(join(fresh, "rootfs.squashfs"), randomFillSync(Buffer.alloc(4096)))
+execFileSync("cp", [sharedMeta, join(fresh, "lxd.tar.xz")])
+const written = performance.now()
+const indexPath = join(wroot, "streams", "v1", "images.json")
+for (;;) {
+  if (readFileSync(indexPath, "utf8").includes("29991231_10:00")) break
+  if (performance.now() - written > 30000) throw new Error("the new version was not published within 30 s")
+  await new Promise((r) => setTimeout(r, 5))
+}
+const latency = (performance.now() - written) / 1000
+console.log(`   publish latency of a new version: ${latency.toFixed(2)} s after its last write (settle ${settleSeconds} s; goal <= ${settleSeconds + 1} s: ${latency <= settleSeconds + 1 ? "met" : "NOT met"})`)
+const mem = warmStart.rss()
+console.log(`   memory of the service           : RSS ${mem.now.toFixed(0)} MiB now, peak ${mem.peak.toFixed(0)} MiB`)
+await warmStart.stop()
+rmSync(fresh, { recursive: true, force: true })

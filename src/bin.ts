@@ -11,8 +11,9 @@ cli(process.argv).pipe(
   // the CLI already printed usage errors; any other failure is one clear line, never a stack trace
   Effect.catchAllCause((cause) =>
     Effect.sync(() => {
-      process.exitCode = 1
+      // SIGTERM and SIGINT interrupt the program: a clean stop, exit 0
       if (Cause.isInterruptedOnly(cause)) return
+      process.exitCode = 1
       const failure = Cause.squash(cause)
       if (ValidationError.isValidationError(failure)) return
       process.stderr.write(`lxd-image-server: ${describeFailure(failure)}\n`)

@@ -8,17 +8,22 @@ import { Metadata } from "../tree/Metadata.js"
 import { Scanner } from "../tree/Scanner.js"
 import { GlobalLive, root } from "./Global.js"
 import { update } from "./Update.js"
+import { reload, watch } from "./Watch.js"
+import { WatchService } from "../watch/WatchService.js"
 
 export const version = "0.1.0"
 
 /** Everything the commands use, above the platform layer (FileSystem, Path, CommandExecutor). */
 export const IndexerLive = Indexer.Default.pipe(
-  Layer.provide(Layer.mergeAll(Scanner.Default, Metadata.Default, Hasher.Default, StreamsStore.Default))
+  Layer.provideMerge(Layer.mergeAll(Scanner.Default, Metadata.Default, Hasher.Default, StreamsStore.Default))
 )
 
+/** The service's loop, with everything it uses. */
+export const WatchLive = WatchService.Default.pipe(Layer.provideMerge(IndexerLive))
+
 export const command = root.pipe(
-  Command.withSubcommands([update]),
-  Command.provide(IndexerLive),
+  Command.withSubcommands([update, watch, reload]),
+  Command.provide(WatchLive),
   Command.provide((options) => GlobalLive(options))
 )
 

@@ -15,6 +15,10 @@ export const ConfigFile = Schema.Struct({
   verbose: Schema.optional(Schema.Boolean),
   img_dir: Schema.optional(Schema.String),
   streams_dir: Schema.optional(Schema.String),
+  state_dir: Schema.optional(Schema.String),
+  pidfile: Schema.optional(Schema.String),
+  settle: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(0), Schema.lessThanOrEqualTo(3600))),
+  reconcile_interval: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1))),
   compat: Schema.optional(
     Schema.Literal(...compatModes).annotations({
       message: (issue) => ({

@@ -1,11 +1,12 @@
 /**
  * The orchestration: scan the images folder, read and check each version's metadata, hash every file on the
  * worker pool, build the catalog and write it. `rebuild` is `update`, the safeguard: it re-hashes everything.
+ * `watch` uses the same pieces, version by version, with a cache of hashes.
  */
-import { Path } from "@effect/platform"
+import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Fiber } from "effect"
-import type { Compat } from "../simplestreams/Compat.js"
 import { sameArchitecture } from "../simplestreams/Architecture.js"
+import type { Compat } from "../simplestreams/Compat.js"
 import { type Refusal, refusal, versionDir } from "../tree/Layout.js"
 import { Metadata, type MetadataProblem } from "../tree/Metadata.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
@@ -13,6 +14,7 @@ import { type FoundFile, type FoundPlan, Scanner } from "../tree/Scanner.js"
 import { buildCatalog, type HashedMetadata, type HashedRootfs, type HashedVersion, metadataSources } from "./Catalog.js"
 import { Hasher } from "./Hasher.js"
 import { StreamsStore } from "./StreamsStore.js"
+import { withWriterLock } from "./WriterLock.js"
 
 export interface IndexerOptions {
   readonly imagesDir: string
@@ -34,8 +36,16 @@ export interface RebuildSummary {
   readonly millis: number
 }
 
+/** How a version is hashed: one read per rootfs when files are many, split jobs to put every core on one. */
+export interface HashPlan {
+  readonly compat: Compat
+  readonly onePass: boolean
+  readonly readMetadata: (path: string) => Effect.Effect<ImageMetadata, MetadataProblem>
+}
+
 export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer", {
   effect: Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const scanner = yield* Scanner
     const metadata = yield* Metadata
@@ -45,6 +55,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
     /**
      * Clients fetch `<remote>/streams/v1/index.json` and resolve every item path against the remote URL, so the
      * streams folder must end in `streams/v1` and the images folder must sit under the folder above `streams`.
+     * Returns the images folder relative to that web root, as item paths begin.
      */
     const imagesPathFor = (options: IndexerOptions) =>
       Effect.gen(function* () {
@@ -55,7 +66,8 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
           })
         }
         const webRoot = path.dirname(path.dirname(streamsDir))
-        const relative = path.relative(webRoot, path.resolve(options.imagesDir))
+        const resolve = (p: string) => fs.realPath(p).pipe(Effect.orElseSucceed(() => path.resolve(p)))
+        const relative = path.relative(yield* resolve(webRoot), yield* resolve(options.imagesDir))
         if (relative === "" || relative.startsWith("..") || path.isAbsolute(relative)) {
           return yield* new FoldersError({
             reason: `images folder ${path.resolve(options.imagesDir)} must be inside ${webRoot}, the folder served as the remote (it holds streams/)`
@@ -89,18 +101,13 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
       ).pipe(Effect.catchTag("HashError", (e) => Effect.fail(refusal(path.basename(e.path), e.reason))))
 
     /** Reads the metadata and hashes one version; a failure is the version's refusal, never the run's. */
-    const hashVersion = (
-      plan: FoundPlan,
-      compat: Compat,
-      onePass: boolean,
-      readMetadata: (path: string) => Effect.Effect<ImageMetadata, MetadataProblem>
-    ): Effect.Effect<HashedVersion, Refusal> => {
+    const hashVersion = (plan: FoundPlan, how: HashPlan): Effect.Effect<HashedVersion, Refusal> => {
       const dir = versionDir(plan.ref)
-      const sources = metadataSources(compat, plan.metadata.map((m) => m.name))
+      const sources = metadataSources(how.compat, plan.metadata.map((m) => m.name))
       const used = plan.metadata.filter((m) => sources.some(([, file]) => file === m.name))
       const checkedMetadata = (file: FoundFile) =>
         Effect.gen(function* () {
-          const info = yield* readMetadata(file.path).pipe(Effect.mapError((p) => refusal(file.name, p.reason)))
+          const info = yield* how.readMetadata(file.path).pipe(Effect.mapError((p) => refusal(file.name, p.reason)))
           if (!sameArchitecture(info.architecture, plan.ref.arch)) {
             return yield* Effect.fail(
               refusal(file.name, `metadata.yaml says architecture ${info.architecture}, but the folder says ${plan.ref.arch}`)
@@ -112,7 +119,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
       return Effect.all(
         [
           Effect.forEach(used, checkedMetadata, { concurrency: "unbounded" }),
-          Effect.forEach(plan.rootfs, (file) => hashRootfs(file, used, onePass), { concurrency: "unbounded" })
+          Effect.forEach(plan.rootfs, (file) => hashRootfs(file, used, how.onePass), { concurrency: "unbounded" })
         ],
         { concurrency: "unbounded" }
       ).pipe(
@@ -143,10 +150,30 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
       )
     }
 
+    /** A HashPlan for these plans: metadata read in batches ahead, one-pass hashing when files are many. */
+    const hashPlanFor = (plans: ReadonlyArray<FoundPlan>, compat: Compat) =>
+      Effect.gen(function* () {
+        const paths = plans.flatMap((p) => p.metadata.map((m) => m.path))
+        const all = yield* Effect.fork(metadata.readAll(paths))
+        return {
+          compat,
+          onePass: plans.reduce((n, p) => n + p.rootfs.length, 0) >= hasher.workers,
+          readMetadata: (p: string) => Fiber.join(all).pipe(Effect.flatMap((m) => m.get(p) ?? metadata.read(p)))
+        } satisfies HashPlan
+      })
+
     const logRefusal = (imagesDir: string, r: Refusal) =>
       Effect.logWarning(`refused ${path.join(imagesDir, r.path)}: ${r.reason}`)
 
-    /** Scans and hashes everything, then writes the catalog. */
+    /** Builds the catalog of these versions and writes it; returns the duplicates it left out, and whether it wrote. */
+    const publish = (options: IndexerOptions, imagesPath: string, versions: ReadonlyArray<HashedVersion>) =>
+      Effect.gen(function* () {
+        const catalog = buildCatalog(versions, { compat: options.compat, imagesPath })
+        const wrote = yield* store.write(options.streamsDir, catalog.images, catalog.index)
+        return { catalog, wrote }
+      })
+
+    /** Scans and hashes everything, then writes the catalog, holding the writer lock throughout. */
     const rebuild = (options: IndexerOptions) =>
       Effect.gen(function* () {
         const started = Date.now()
@@ -154,21 +181,18 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         const scanned = yield* scanner.scan(imagesDir)
         const imagesPath = yield* imagesPathFor(options)
         yield* Effect.logDebug(`found ${scanned.plans.length} complete version folders under ${imagesDir}`)
-        const onePass = scanned.plans.reduce((n, p) => n + p.rootfs.length, 0) >= hasher.workers
-        const metadataPaths = scanned.plans.flatMap((p) => p.metadata.map((m) => m.path))
-        const allMetadata = yield* Effect.fork(metadata.readAll(metadataPaths))
-        const readMetadata = (path: string) =>
-          Fiber.join(allMetadata).pipe(Effect.flatMap((all) => all.get(path) ?? metadata.read(path)))
-        const results = yield* Effect.forEach(
-          scanned.plans,
-          (plan) => Effect.either(hashVersion(plan, options.compat, onePass, readMetadata)),
-          { concurrency: hasher.workers + 2 }
-        )
+        const how = yield* hashPlanFor(scanned.plans, options.compat)
+        const results = yield* Effect.forEach(scanned.plans, (plan) => Effect.either(hashVersion(plan, how)), {
+          concurrency: hasher.workers + 2
+        })
         const hashed = results.flatMap((r) => (r._tag === "Right" ? [r.right] : []))
-        const catalog = buildCatalog(hashed, { compat: options.compat, imagesPath })
-        const refusals = [...scanned.refusals, ...results.flatMap((r) => (r._tag === "Left" ? [r.left] : [])), ...catalog.refusals]
+        const { catalog } = yield* publish(options, imagesPath, hashed)
+        const refusals = [
+          ...scanned.refusals,
+          ...results.flatMap((r) => (r._tag === "Left" ? [r.left] : [])),
+          ...catalog.refusals
+        ]
         yield* Effect.forEach(refusals, (r) => logRefusal(imagesDir, r), { discard: true })
-        yield* store.write(options.streamsDir, catalog.images, catalog.index)
         const products = Object.values(catalog.images.products)
         const summary: RebuildSummary = {
           products: products.length,
@@ -180,8 +204,12 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
           `wrote ${path.join(path.resolve(options.streamsDir), "index.json")}: ${summary.products} products, ${summary.versions} versions, ${summary.refused} refused, in ${(summary.millis / 1000).toFixed(2)} s`
         )
         return summary
-      })
+      }).pipe(
+        withWriterLock(options.streamsDir),
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.provideService(Path.Path, path)
+      )
 
-    return { rebuild } as const
+    return { rebuild, publish, hashVersion, hashPlanFor, imagesPathFor, logRefusal } as const
   })
 }) {}

@@ -56,7 +56,17 @@ export class StreamsStore extends Effect.Service<StreamsStore>()("lxd-image-serv
         )
       )
 
-    /** Writes both files; nothing is written unless both validate. */
+    const unchanged = (target: string, text: string) =>
+      fs.readFileString(target).pipe(
+        Effect.map((current) => current === text),
+        Effect.orElseSucceed(() => false)
+      )
+
+    /**
+     * Writes both files; nothing is written unless both validate, and a file whose bytes would not change is
+     * left alone. Uninterruptible: a stop request waits for the renames, so both files stay whole and agree.
+     * Returns whether anything was written.
+     */
     const write = (streamsDir: string, images: Images, index: Index) =>
       Effect.gen(function* () {
         const imagesPath = path.join(streamsDir, "images.json")
@@ -71,9 +81,12 @@ export class StreamsStore extends Effect.Service<StreamsStore>()("lxd-image-serv
         yield* fs
           .makeDirectory(streamsDir, { recursive: true })
           .pipe(Effect.mapError((e) => new StreamsWriteError({ path: streamsDir, reason: e.message })))
-        yield* writeAtomic(imagesPath, imagesText)
-        yield* writeAtomic(indexPath, indexText)
-      })
+        const sameImages = yield* unchanged(imagesPath, imagesText)
+        const sameIndex = yield* unchanged(indexPath, indexText)
+        if (!sameImages) yield* writeAtomic(imagesPath, imagesText)
+        if (!sameIndex) yield* writeAtomic(indexPath, indexText)
+        return !(sameImages && sameIndex)
+      }).pipe(Effect.uninterruptible)
 
     /** Reads the published catalog, or undefined when there is none or it is not readable as one. */
     const readImages = (streamsDir: string) =>
@@ -82,6 +95,15 @@ export class StreamsStore extends Effect.Service<StreamsStore>()("lxd-image-serv
         Effect.option
       )
 
-    return { write, readImages } as const
+    /** Removes temp files a kill -9 left in the streams folder. */
+    const removeStaleTemps = (streamsDir: string) =>
+      fs.readDirectory(streamsDir).pipe(
+        Effect.flatMap((names) =>
+          Effect.forEach(names.filter(isStreamsTempFile), (n) => fs.remove(path.join(streamsDir, n)), { discard: true })
+        ),
+        Effect.ignore
+      )
+
+    return { write, readImages, removeStaleTemps } as const
   })
 }) {}

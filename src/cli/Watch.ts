@@ -1,0 +1,99 @@
+/** `watch`: the service. Follows the images folder and keeps the catalog true; SIGHUP reloads the config file. */
+import { Command, Options } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
+import { Duration, Effect, Queue } from "effect"
+import { loadConfigFile } from "../config/AppConfig.js"
+import { defaultStateDir, writableStateDir } from "../config/StateDir.js"
+import { defaultPidfile, holdPidfile } from "../watch/Pidfile.js"
+import { WatchService } from "../watch/WatchService.js"
+import { LoadedConfig, pick } from "./Global.js"
+import { folderOptions, resolveFolders } from "./Update.js"
+
+const watchOptions = {
+  ...folderOptions,
+  stateDir: Options.directory("state-dir").pipe(
+    Options.withAlias("state_dir"),
+    Options.withDescription(`Where the hash cache is kept (default ${defaultStateDir}, else a per-user folder; config key state_dir)`),
+    Options.optional
+  ),
+  pidfile: Options.file("pidfile").pipe(
+    Options.withDescription(`The pidfile \`reload\` reads (default ${defaultPidfile}; config key pidfile)`),
+    Options.optional
+  ),
+  settle: Options.float("settle").pipe(
+    Options.withDescription("Seconds a version must stay unchanged before it is published (default 2; config key settle)"),
+    Options.optional
+  ),
+  reconcileInterval: Options.float("reconcile-interval").pipe(
+    Options.withDescription("Seconds between full reconciles of the tree (default 600; config key reconcile_interval)"),
+    Options.optional
+  )
+}
+
+type WatchFlags = Command.Command.ParseConfig<typeof watchOptions>
+
+export const resolveWatch = (flags: WatchFlags) =>
+  Effect.gen(function* () {
+    const { file } = yield* LoadedConfig
+    return {
+      ...(yield* resolveFolders(flags)),
+      stateDir: pick(flags.stateDir, file.state_dir, defaultStateDir),
+      pidfile: pick(flags.pidfile, file.pidfile, defaultPidfile),
+      settle: Duration.seconds(pick(flags.settle, file.settle, 2)),
+      reconcileEvery: Duration.seconds(pick(flags.reconcileInterval, file.reconcile_interval, 600))
+    }
+  })
+
+export const watch = Command.make("watch", watchOptions, (flags) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const service = yield* WatchService
+      const loaded = yield* LoadedConfig
+      let options = yield* resolveWatch(flags)
+      const stateDir = yield* writableStateDir(options.stateDir)
+      yield* holdPidfile(options.pidfile, stateDir)
+      const hangups = yield* Queue.unbounded<void>()
+      const onHup = () => Queue.unsafeOffer(hangups, undefined)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => process.on("SIGHUP", onHup)),
+        () => Effect.sync(() => process.off("SIGHUP", onHup))
+      )
+      for (;;) {
+        const why = yield* Effect.raceFirst(
+          service.run({ ...options, stateDir }).pipe(Effect.as("stopped" as const)),
+          Queue.take(hangups).pipe(Effect.as("reload" as const))
+        )
+        if (why === "stopped") return
+        // a bad file keeps the running config: the service never stops for a reload
+        const file = yield* Effect.either(loadConfigFile(loaded.path))
+        if (file._tag === "Left") {
+          yield* Effect.logError(`SIGHUP: kept the running config: ${file.left.message}`)
+          continue
+        }
+        options = yield* resolveWatch(flags).pipe(Effect.provideService(LoadedConfig, { path: loaded.path, file: file.right }))
+        yield* Effect.logInfo(`SIGHUP: reloaded ${loaded.path}`)
+      }
+    })
+  )
+).pipe(Command.withDescription("Run the service: keep index.json and images.json true while images arrive and leave"))
+
+export const reload = Command.make(
+  "reload",
+  {
+    pidfile: Options.file("pidfile").pipe(
+      Options.withDescription(`The service's pidfile (default ${defaultPidfile}; config key pidfile)`),
+      Options.optional
+    )
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const { file } = yield* LoadedConfig
+      const pidfile = pick(flags.pidfile, file.pidfile, defaultPidfile)
+      const fs = yield* FileSystem.FileSystem
+      const text = yield* fs.readFileString(pidfile).pipe(Effect.mapError((e) => new Error(`cannot read the pidfile ${pidfile}: ${e.message}`)))
+      const pid = Number(text.trim())
+      if (!Number.isInteger(pid) || pid <= 0) return yield* Effect.fail(new Error(`the pidfile ${pidfile} holds no pid`))
+      yield* Effect.try({ try: () => process.kill(pid, "SIGHUP"), catch: (e) => new Error(`cannot signal process ${pid}: ${(e as Error).message}`) })
+      yield* Effect.logInfo(`sent SIGHUP to lxd-image-server (pid ${pid}): it reloads ${(yield* LoadedConfig).path}`)
+    })
+).pipe(Command.withDescription("Make the running service reload its config file (sends it SIGHUP)"))

@@ -1,0 +1,26 @@
+/** The state folder (hash cache, fallback pidfile): the given one if writable, else a per-user one, with a warning. */
+import { FileSystem, Path } from "@effect/platform"
+import { homedir } from "node:os"
+import { Effect } from "effect"
+
+export const defaultStateDir = "/var/lib/lxd-image-server"
+
+export const userStateDir = (path: Path.Path) =>
+  path.join(process.env["XDG_STATE_HOME"] || path.join(homedir(), ".local", "state"), "lxd-image-server")
+
+export const writableStateDir = (wanted: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const usable = (dir: string) =>
+      fs.makeDirectory(dir, { recursive: true }).pipe(
+        Effect.zipRight(fs.access(dir, { readable: true, writable: true })),
+        Effect.as(true),
+        Effect.orElseSucceed(() => false)
+      )
+    if (yield* usable(wanted)) return wanted
+    const fallback = userStateDir(path)
+    yield* Effect.logWarning(`state folder ${wanted} is not writable: using ${fallback}`)
+    if (!(yield* usable(fallback))) yield* Effect.fail(new Error(`no writable state folder (tried ${wanted} and ${fallback})`))
+    return fallback
+  })

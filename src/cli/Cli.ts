@@ -9,6 +9,8 @@ import { Scanner } from "../tree/Scanner.js"
 import { GlobalLive, root } from "./Global.js"
 import { update } from "./Update.js"
 import { reload, watch } from "./Watch.js"
+import { init } from "./Init.js"
+import { serve } from "./Serve.js"
 import { WatchService } from "../watch/WatchService.js"
 
 export const version = "0.1.0"
@@ -22,7 +24,7 @@ export const IndexerLive = Indexer.Default.pipe(
 export const WatchLive = WatchService.Default.pipe(Layer.provideMerge(IndexerLive))
 
 export const command = root.pipe(
-  Command.withSubcommands([update, watch, reload]),
+  Command.withSubcommands([init, update, watch, reload, serve]),
   Command.provide(WatchLive),
   Command.provide((options) => GlobalLive(options))
 )

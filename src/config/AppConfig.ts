@@ -19,6 +19,13 @@ export const ConfigFile = Schema.Struct({
   pidfile: Schema.optional(Schema.String),
   settle: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(0), Schema.lessThanOrEqualTo(3600))),
   reconcile_interval: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1))),
+  root_dir: Schema.optional(Schema.String),
+  ssl_dir: Schema.optional(Schema.String),
+  nginx_dir: Schema.optional(Schema.String),
+  hostname: Schema.optional(Schema.Array(Schema.String)),
+  host: Schema.optional(Schema.String),
+  port: Schema.optional(Schema.Int.pipe(Schema.between(1, 65535))),
+  http_port: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
   compat: Schema.optional(
     Schema.Literal(...compatModes).annotations({
       message: (issue) => ({
@@ -70,6 +77,16 @@ export const parseConfigText = (path: string, text: string): Either.Either<Confi
     return new ConfigError({ path, line: key === undefined ? undefined : lineOfKey(text, key), reason })
   })
 }
+
+/** The config file `init` writes: every key, commented, with its default. */
+export const configTemplate = (defaults: Readonly<Record<string, string>>): string =>
+  [
+    "# lxd-image-server configuration. Every key is optional; command-line flags win over this file.",
+    "# `lxd-image-server reload` (SIGHUP) makes the running service read it again.",
+    "",
+    ...Object.entries(defaults).map(([k, v]) => `# ${k} = ${v}`),
+    ""
+  ].join("\n")
 
 /** Reads the config file; one that does not exist is an empty config, not an error. */
 export const loadConfigFile = (path: string) =>

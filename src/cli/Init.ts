@@ -1,0 +1,167 @@
+/** `init`: folders, config file, self-signed certificate and nginx site. Idempotent; never overwrites; no network. */
+import { Command as Cli, Options } from "@effect/cli"
+import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
+import { Console, Data, Effect, type Option } from "effect"
+import { configTemplate } from "../config/AppConfig.js"
+import { renderSite, siteFileName } from "../server/NginxSite.js"
+import { ensureCertificate, remoteInstructions, subjectNames } from "../server/Tls.js"
+import { defaultPidfile } from "../watch/Pidfile.js"
+import { defaultStateDir } from "../config/StateDir.js"
+import { LoadedConfig, pick } from "./Global.js"
+
+export const defaultRootDir = "/var/www/simplestreams"
+export const defaultSslDir = "/etc/nginx/ssl"
+export const defaultNginxDir = "/etc/nginx"
+
+export class InitError extends Data.TaggedError("InitError")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
+
+export const serverOptions = {
+  rootDir: Options.directory("root-dir").pipe(
+    Options.withDescription(`The web root, holding images/ and streams/ (default ${defaultRootDir}; config key root_dir)`),
+    Options.optional
+  ),
+  sslDir: Options.directory("ssl-dir").pipe(
+    Options.withDescription(`Where the certificate and key are (default ${defaultSslDir}; config key ssl_dir)`),
+    Options.optional
+  ),
+  hostname: Options.text("hostname").pipe(
+    Options.withDescription("A name clients use for this server; repeat for more (config key hostname, a list)"),
+    Options.repeated
+  )
+}
+
+export const resolveServerOptions = (flags: {
+  readonly rootDir: Option.Option<string>
+  readonly sslDir: Option.Option<string>
+  readonly hostname: ReadonlyArray<string>
+}) =>
+  Effect.map(LoadedConfig, ({ file }) => ({
+    rootDir: pick(flags.rootDir, file.root_dir, defaultRootDir),
+    sslDir: pick(flags.sslDir, file.ssl_dir, defaultSslDir),
+    hostnames: flags.hostname.length > 0 ? flags.hostname : (file.hostname ?? [])
+  }))
+
+const initOptions = {
+  ...serverOptions,
+  nginxDir: Options.directory("nginx-dir").pipe(
+    Options.withDescription(`nginx's folder, with sites-available/ and sites-enabled/ (default ${defaultNginxDir}; config key nginx_dir)`),
+    Options.optional
+  ),
+  port: Options.integer("port").pipe(Options.withDescription("The HTTPS port of the nginx site (default 443; config key port)"), Options.optional),
+  httpPort: Options.integer("http-port").pipe(
+    Options.withDescription("The plain HTTP port serving images/ only, 0 for none (default 80; config key http_port)"),
+    Options.optional
+  )
+}
+
+/** A running system nginx: its pidfile names a live process. */
+const systemNginxRunning = (fs: FileSystem.FileSystem) =>
+  fs.readFileString("/run/nginx.pid").pipe(
+    Effect.map((t) => {
+      try {
+        process.kill(Number(t.trim()), 0)
+        return true
+      } catch {
+        return false
+      }
+    }),
+    Effect.orElseSucceed(() => false)
+  )
+
+export const init = Cli.make("init", initOptions, (flags) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const executor = yield* CommandExecutor.CommandExecutor
+    const loaded = yield* LoadedConfig
+    const server = yield* resolveServerOptions(flags)
+    const rootDir = path.resolve(server.rootDir)
+    const nginxDir = path.resolve(pick(flags.nginxDir, loaded.file.nginx_dir, defaultNginxDir))
+    const port = pick(flags.port, loaded.file.port, 443)
+    const httpPort = pick(flags.httpPort, loaded.file.http_port, 80)
+    const fail = (reason: string) => new InitError({ reason })
+    const io =
+      (what: string) =>
+      <A, E extends { readonly message: string }, R>(self: Effect.Effect<A, E, R>) =>
+        Effect.mapError(self, (e) => fail(`${what}: ${e.message}`))
+    let changed = false
+
+    for (const dir of [path.join(rootDir, "images"), path.join(rootDir, "streams", "v1")]) {
+      if (yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false))) continue
+      yield* fs.makeDirectory(dir, { recursive: true, mode: 0o755 }).pipe(io(`cannot make ${dir}`))
+      yield* fs.chmod(dir, 0o755).pipe(io(`cannot set the mode of ${dir}`))
+      yield* Effect.logInfo(`made ${dir}`)
+    }
+
+    if (yield* fs.exists(loaded.path).pipe(Effect.orElseSucceed(() => false))) {
+      yield* Effect.logInfo(`kept the existing config file ${loaded.path}`)
+    } else {
+      yield* fs.makeDirectory(path.dirname(loaded.path), { recursive: true }).pipe(io(`cannot make ${path.dirname(loaded.path)}`))
+      const text = configTemplate({
+        log_file: '"./lxd-image-server.log"',
+        verbose: "false",
+        img_dir: JSON.stringify(path.join(rootDir, "images")),
+        streams_dir: JSON.stringify(path.join(rootDir, "streams", "v1")),
+        compat: '"both"            # both | lxd | incus',
+        state_dir: JSON.stringify(defaultStateDir),
+        pidfile: JSON.stringify(defaultPidfile),
+        settle: "2                  # seconds",
+        reconcile_interval: "600   # seconds",
+        root_dir: JSON.stringify(rootDir),
+        ssl_dir: JSON.stringify(path.resolve(server.sslDir)),
+        nginx_dir: JSON.stringify(nginxDir),
+        hostname: JSON.stringify(server.hostnames),
+        host: '"0.0.0.0"           # serve only',
+        port: `${port}                 # init: nginx's HTTPS port; serve: default 8444`,
+        http_port: `${httpPort}             # 0: no plain HTTP server`
+      })
+      yield* fs.writeFileString(loaded.path, text, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
+      yield* Effect.logInfo(`wrote the config file ${loaded.path}`)
+    }
+
+    const cert = yield* ensureCertificate(server.sslDir, server.hostnames)
+    yield* Effect.logInfo(cert.created ? `made a self-signed certificate ${cert.cert}` : `kept the existing certificate ${cert.cert}`)
+    changed ||= cert.created
+
+    const available = path.join(nginxDir, "sites-available", siteFileName)
+    const enabled = path.join(nginxDir, "sites-enabled", siteFileName)
+    if (yield* fs.exists(available).pipe(Effect.orElseSucceed(() => false))) {
+      yield* Effect.logInfo(`kept the existing nginx site ${available}`)
+    } else {
+      yield* fs.makeDirectory(path.dirname(available), { recursive: true }).pipe(io(`cannot make ${path.dirname(available)}`))
+      const site = renderSite({ rootDir, cert: cert.cert, key: cert.key, hostnames: subjectNames(server.hostnames).filter((n) => n !== "127.0.0.1"), port, httpPort })
+      yield* fs.writeFileString(available, site, { mode: 0o644 }).pipe(io(`cannot write ${available}`))
+      yield* Effect.logInfo(`wrote the nginx site ${available}`)
+      changed = true
+    }
+    const linked = yield* fs.readLink(enabled).pipe(Effect.option)
+    if (linked._tag === "None" && !(yield* fs.exists(enabled).pipe(Effect.orElseSucceed(() => false)))) {
+      yield* fs.makeDirectory(path.dirname(enabled), { recursive: true }).pipe(io(`cannot make ${path.dirname(enabled)}`))
+      yield* fs.symlink(available, enabled).pipe(io(`cannot link ${enabled}`))
+      yield* Effect.logInfo(`enabled the site: ${enabled} -> ${available}`)
+      changed = true
+    }
+
+    if (changed && nginxDir === defaultNginxDir && (yield* systemNginxRunning(fs))) {
+      // nginx's own messages go to our stderr, where the person running init sees them
+      const nginx = (...args: Array<string>) =>
+        executor.exitCode(Command.make("nginx", ...args).pipe(Command.stdout("inherit"), Command.stderr("inherit"))).pipe(io("cannot run nginx"))
+      if ((yield* nginx("-t")) !== 0) {
+        return yield* Effect.fail(fail("nginx -t failed: the site was written but nginx was not reloaded"))
+      }
+      if ((yield* nginx("-s", "reload")) !== 0) return yield* Effect.fail(fail("nginx -s reload failed"))
+      yield* Effect.logInfo("nginx -t passed; reloaded nginx")
+    } else if (changed) {
+      yield* Effect.logInfo(`nginx was not reloaded (${nginxDir === defaultNginxDir ? "no running system nginx" : "custom --nginx-dir"})`)
+    }
+
+    const pem = yield* fs.readFileString(cert.cert).pipe(io(`cannot read ${cert.cert}`))
+    const host = subjectNames(server.hostnames)[0]!
+    const url = `https://${host}${port === 443 ? "" : `:${port}`}`
+    yield* Console.log([`lxd-image-server is set up at ${url}`, ...remoteInstructions(url, pem, cert.cert)].join("\n"))
+  })
+).pipe(Cli.withDescription("Set up folders, the config file, a self-signed certificate and the nginx site (never overwrites)"))

@@ -1,0 +1,60 @@
+/** `serve`: the one-command server. The watch service and an HTTPS static server over the same root, in one process. */
+import { Command, Options } from "@effect/cli"
+import { FileSystem, Path } from "@effect/platform"
+import { Console, Duration, Effect, Layer } from "effect"
+import { defaultStateDir, writableStateDir } from "../config/StateDir.js"
+import { HttpsServerLive } from "../server/HttpServe.js"
+import { ensureCertificate, remoteInstructions, subjectNames } from "../server/Tls.js"
+import type { Compat } from "../simplestreams/Compat.js"
+import { defaultPidfile, holdPidfile } from "../watch/Pidfile.js"
+import { WatchService } from "../watch/WatchService.js"
+import { LoadedConfig, pick } from "./Global.js"
+import { resolveServerOptions, serverOptions } from "./Init.js"
+
+/** Not LXD's 8443, so that both can run on one host. */
+export const defaultServePort = 8444
+
+const serveOptions = {
+  ...serverOptions,
+  host: Options.text("host").pipe(Options.withDescription("The address to listen on (default 0.0.0.0; config key host)"), Options.optional),
+  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${defaultServePort}; config key port)`), Options.optional)
+}
+
+export const serve = Command.make("serve", serveOptions, (flags) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const service = yield* WatchService
+      const { file } = yield* LoadedConfig
+      const server = yield* resolveServerOptions(flags)
+      const rootDir = path.resolve(server.rootDir)
+      const host = pick(flags.host, file.host, "0.0.0.0")
+      const port = pick(flags.port, file.port, defaultServePort)
+      const imagesDir = path.join(rootDir, "images")
+      const streamsDir = path.join(rootDir, "streams", "v1")
+      for (const dir of [imagesDir, streamsDir]) yield* fs.makeDirectory(dir, { recursive: true, mode: 0o755 })
+      const cert = yield* ensureCertificate(server.sslDir, server.hostnames)
+      if (cert.created) yield* Effect.logInfo(`made a self-signed certificate ${cert.cert}`)
+      const stateDir = yield* writableStateDir(file.state_dir ?? defaultStateDir)
+      yield* holdPidfile(file.pidfile ?? defaultPidfile, stateDir)
+      const name = subjectNames(server.hostnames)[0]!
+      const url = `https://${name}:${port}`
+      yield* Console.log([`serving ${rootDir} at ${url}`, ...remoteInstructions(url, yield* fs.readFileString(cert.cert), cert.cert)].join("\n"))
+      yield* Effect.all(
+        [
+          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key })),
+          service.run({
+            imagesDir,
+            streamsDir,
+            compat: (file.compat ?? "both") as Compat,
+            stateDir,
+            settle: Duration.seconds(file.settle ?? 2),
+            reconcileEvery: Duration.seconds(file.reconcile_interval ?? 600)
+          })
+        ],
+        { concurrency: "unbounded", discard: true }
+      )
+    })
+  )
+).pipe(Command.withDescription(`Serve the root over HTTPS (default port ${defaultServePort}) and keep its catalog true: one command, no nginx`))

@@ -1,0 +1,56 @@
+/**
+ * The rules of the embedded static server, pure: which request path maps to which file under the root, and
+ * what a Range header asks for. Anything that is not plainly a file below the root is refused.
+ */
+import { posix } from "node:path"
+
+/** The path below the root a request asks for, or undefined when it must be refused (traversal, dotfiles, NUL). */
+export const requestedPath = (urlPath: string): string | undefined => {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(urlPath.split("?")[0]!)
+  } catch {
+    return undefined
+  }
+  if (!decoded.startsWith("/") || decoded.includes("\0") || decoded.includes("\\")) return undefined
+  const segments = decoded.split("/").filter((s) => s !== "")
+  // no "..", and no hidden files: uploads in progress, rsync temporaries and the writer lock stay private
+  if (segments.some((s) => s === ".." || s.startsWith("."))) return undefined
+  return posix.join(...(segments.length === 0 ? ["."] : segments))
+}
+
+export type RangeAnswer =
+  | { readonly _tag: "Whole" }
+  | { readonly _tag: "Part"; readonly start: number; readonly end: number }
+  | { readonly _tag: "Unsatisfiable" }
+
+/** One `bytes=` range (the clients send none; other tools and CDNs do); several ranges get the whole file. */
+export const parseRange = (header: string | undefined, size: number): RangeAnswer => {
+  if (header === undefined) return { _tag: "Whole" }
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (!m || (m[1] === "" && m[2] === "")) return { _tag: "Whole" }
+  let start: number
+  let end: number
+  if (m[1] === "") {
+    const suffix = Number(m[2])
+    if (suffix === 0) return { _tag: "Unsatisfiable" }
+    start = Math.max(0, size - suffix)
+    end = size - 1
+  } else {
+    start = Number(m[1])
+    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1)
+  }
+  if (start >= size || start > end) return { _tag: "Unsatisfiable" }
+  return { _tag: "Part", start, end }
+}
+
+const types: Record<string, string> = {
+  ".json": "application/json",
+  ".xz": "application/x-xz",
+  ".gz": "application/gzip",
+  ".squashfs": "application/octet-stream",
+  ".qcow2": "application/octet-stream",
+  ".img": "application/octet-stream"
+}
+
+export const contentType = (file: string): string => types[posix.extname(file)] ?? "application/octet-stream"

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "@effect/vitest"
+import { renderSite } from "../../src/server/NginxSite.js"
+import { contentType, parseRange, requestedPath } from "../../src/server/StaticFiles.js"
+import { subjectAltName, subjectNames } from "../../src/server/Tls.js"
+
+describe("the static server's rules", () => {
+  it("maps request paths below the root and refuses traversal, dotfiles and NUL", () => {
+    expect(requestedPath("/streams/v1/index.json")).toBe("streams/v1/index.json")
+    expect(requestedPath("/images/debian/bookworm/amd64/default/20240101_10%3A00/lxd.tar.xz")).toBe("images/debian/bookworm/amd64/default/20240101_10:00/lxd.tar.xz")
+    expect(requestedPath("/")).toBe(".")
+    for (const bad of ["/../etc/passwd", "/images/../../etc/passwd", "/%2e%2e/etc/passwd", "/images/%2E%2E/%2E%2E/x", "/streams/.lxd-image-server.lock", "/images/x/.20240101_10:00/lxd.tar.xz", "/a%00b", "/a%5c..%5cb", "/%zz", "relative"]) {
+      expect(requestedPath(bad), bad).toBeUndefined()
+    }
+  })
+  it("answers one byte range, a suffix range, and refuses what lies past the end", () => {
+    expect(parseRange(undefined, 100)).toEqual({ _tag: "Whole" })
+    expect(parseRange("bytes=0-9", 100)).toEqual({ _tag: "Part", start: 0, end: 9 })
+    expect(parseRange("bytes=90-", 100)).toEqual({ _tag: "Part", start: 90, end: 99 })
+    expect(parseRange("bytes=-10", 100)).toEqual({ _tag: "Part", start: 90, end: 99 })
+    expect(parseRange("bytes=50-500", 100)).toEqual({ _tag: "Part", start: 50, end: 99 })
+    expect(parseRange("bytes=100-", 100)).toEqual({ _tag: "Unsatisfiable" })
+    expect(parseRange("bytes=0-1,5-6", 100)).toEqual({ _tag: "Whole" })
+    expect(contentType("a/index.json")).toBe("application/json")
+    expect(contentType("a/rootfs.squashfs")).toBe("application/octet-stream")
+  })
+})
+
+describe("certificate names", () => {
+  it("covers every hostname, the machine's, localhost and 127.0.0.1, each once", () => {
+    expect(subjectNames(["images.example.com", "Images.example.com", "10.0.0.5"], "host1")).toEqual(["images.example.com", "10.0.0.5", "host1", "localhost", "127.0.0.1"])
+    expect(subjectAltName(["a.example", "127.0.0.1", "::1"])).toBe("DNS:a.example,IP:127.0.0.1,IP:::1")
+  })
+})
+
+describe("the nginx site", () => {
+  const site = renderSite({ rootDir: "/srv/www", cert: "/etc/ssl/c.crt", key: "/etc/ssl/c.key", hostnames: ["images.example.com"], port: 443, httpPort: 80 })
+  it("uses absolute paths, TLS 1.2 and 1.3, no listings, no-cache on streams/, and images/ only over HTTP", () => {
+    expect(site).toContain("ssl_protocols TLSv1.2 TLSv1.3;")
+    expect(site).toContain("root /srv/www;")
+    expect(site).toContain("ssl_certificate /etc/ssl/c.crt;")
+    expect(site).toContain('add_header Cache-Control "no-cache";')
+    expect(site).toContain("autoindex off;")
+    expect(site).not.toMatch(/autoindex on/)
+    const http = site.slice(site.indexOf("listen 80;"))
+    expect(http).toContain("location /images/")
+    expect(http).not.toContain("/streams/")
+    expect(renderSite({ rootDir: "/r", cert: "/c", key: "/k", hostnames: [], port: 8443, httpPort: 0 })).not.toContain("listen 0")
+  })
+})

@@ -49,7 +49,8 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{
 
 /** The line of `key = …` in the file text, for messages about that key. */
 const lineOfKey = (text: string, key: string): number | undefined => {
-  const i = text.split("\n").findIndex((l) => new RegExp(`^\\s*"?${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"?\\s*=`).test(l))
+  const k = key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  const i = text.split("\n").findIndex((l) => new RegExp(`^\\s*("?${k}"?\\s*=|\\[+\\s*"?${k}"?\\s*\\])`).test(l))
   return i === -1 ? undefined : i + 1
 }
 

@@ -106,7 +106,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
               })
             : Effect.succeed(true)
 
-        /** Writes the catalog of what is published now; logs the duplicates it leaves out. */
+        /**
+         * Writes the catalog of what is published now, then the hash cache; logs the duplicates it leaves out.
+         * A stop request waits for both, so that the next start knows what this one published.
+         */
         const write = Effect.gen(function* () {
           const { catalog } = yield* indexer.publish(options, imagesPath, [...published.values()])
           for (const r of catalog.refusals) {
@@ -117,7 +120,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           yield* saveCache(options.stateDir, new Map([...cache].filter(([k]) => published.has(k)))).pipe(
             Effect.catchAll((e) => Effect.logWarning(`cannot save the hash cache in ${options.stateDir}: ${e}`))
           )
-        })
+        }).pipe(Effect.uninterruptible)
 
         const imagesMtime = fs.stat(path.join(options.streamsDir, "images.json")).pipe(
           Effect.map((i) => (i.mtime._tag === "Some" ? i.mtime.value.getTime() : undefined)),

@@ -71,7 +71,11 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server update"
       ['compat = "both"\nimg_dirr = "/x"\n', /config file .*bad\.toml, line 2: unknown key 'img_dirr'/],
       ['compat = "lxc"\n', /line 1: compat: Expected one of "both", "lxd", "incus", actual "lxc"/],
       ["verbose = yes\n", /line 1: not valid TOML/],
-      ["img_dir = 5\n", /line 1: img_dir: Expected string, actual 5/]
+      ["img_dir = 5\n", /line 1: img_dir: Expected string, actual 5/],
+      ['compat = "both"\n\nport = 70000\n', /line 3: port: Expected a number between 1 and 65535, actual 70000/],
+      ['hostname = "images.example.com"\n', /line 1: hostname: Expected ReadonlyArray<string>, actual "images.example.com"/],
+      ["settle = -1\n", /line 1: settle: Expected a non-negative number, actual -1/],
+      ["[section]\nkey = 1\n", /line 1: unknown key 'section'/]
     ]
     for (const [text, message] of cases) {
       writeFileSync(config, text)

@@ -13,7 +13,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = dirname(fileURLToPath(import.meta.url))
-const bin = join(here, "..", "dist", "lxd-image-server.mjs")
+const bin = join(here, "..", "dist", "lxd-image-server.cjs")
 const rssHook = join(here, "report-rss.mjs")
 const base = process.env.BENCH_DIR ?? join(tmpdir(), "lis-bench")
 const versions = Number(process.env.BENCH_VERSIONS ?? 20)

@@ -1,25 +1,53 @@
 #!/usr/bin/env node
-// Bundles the command line into one ESM file, dist/lxd-image-server.mjs: the `bin` of the package and the
-// program the Debian package ships. One file loads in about 0.3 s where the module tree takes 0.9 s.
+// Bundles the command line into one file and writes the launcher that runs it:
+//   dist/lxd-image-server.cjs         the launcher: the package's `bin`, and what the Debian package runs
+//   dist/lxd-image-server.bundle.cjs  the whole program (CommonJS, minified)
+//   dist/lxd-image-server.bundle.cjs.cache  V8's code cache for it, made here by running it once
+// One file loads in about 0.27 s where the module tree takes 0.9 s; with the code cache, in 0.17 s.
 import { build } from "esbuild"
-import { chmodSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { chmodSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-const outfile = join(root, "dist", "lxd-image-server.mjs")
+const dist = join(root, "dist")
+const bundle = join(dist, "lxd-image-server.bundle.cjs")
+const launcher = join(dist, "lxd-image-server.cjs")
 await build({
   entryPoints: [join(root, "src", "bin.ts")],
-  outfile,
+  outfile: bundle,
   bundle: true,
   platform: "node",
-  format: "esm",
+  format: "cjs",
   target: "node20",
-  legalComments: "none",
   minify: true,
   keepNames: true,
-  logLevel: "warning",
-  // some dependencies still call require() for node built-ins
-  banner: { js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);" }
+  legalComments: "none",
+  logLevel: "warning"
 })
-chmodSync(outfile, 0o755)
+writeFileSync(
+  launcher,
+  `#!/usr/bin/env node
+// Runs lxd-image-server.bundle.cjs with V8's code cache beside it, when there is one that this Node accepts
+// (made by the build, with the same Node); without it the program runs the same, only its start is slower.
+"use strict"
+const fs = require("node:fs")
+const path = require("node:path")
+const vm = require("node:vm")
+const { wrap } = require("node:module")
+const file = path.join(__dirname, "lxd-image-server.bundle.cjs")
+let cachedData
+try {
+  cachedData = fs.readFileSync(file + ".cache")
+} catch {}
+const script = new vm.Script(wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData, importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER })
+const mod = { exports: {}, filename: file, id: file, loaded: false }
+script.runInThisContext()(mod.exports, require, mod, file, __dirname)
+if (process.env.LXD_IMAGE_SERVER_WRITE_CODE_CACHE === "1") fs.writeFileSync(file + ".cache", script.createCachedData())
+`
+)
+chmodSync(launcher, 0o755)
+rmSync(`${bundle}.cache`, { force: true })
+// run it once so that V8 compiles what every command uses, and keep that
+execFileSync(process.execPath, [launcher, "--help"], { env: { ...process.env, LXD_IMAGE_SERVER_WRITE_CODE_CACHE: "1" }, stdio: "ignore" })

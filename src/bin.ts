@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** Entry point: runs the command line with the live platform layers. Nothing else. */
 import { ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"

@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-export const binPath = fileURLToPath(new URL("../../dist/lxd-image-server.mjs", import.meta.url))
+export const binPath = fileURLToPath(new URL("../../dist/lxd-image-server.cjs", import.meta.url))
 
 export const runBin = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) => {
   const result = spawnSync(process.execPath, [binPath, ...args], {

@@ -6,7 +6,7 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { stat } from "node:fs/promises"
-import { Clock, Duration, Effect, Either, Queue, Stream } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Queue, Stream } from "effect"
 import type { HashedVersion } from "../indexer/Catalog.js"
 import { type CacheEntry, entryFor, loadCache, lookup, saveCache } from "../indexer/HashCache.js"
 import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
@@ -244,17 +244,21 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           })
 
         const events = yield* Queue.unbounded<TreeEvent>()
-        yield* watchTree(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+        const watcher = yield* watchTree(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
         yield* Effect.logInfo(
           `watching ${imagesDir} (settle ${Duration.format(options.settle)}, full reconcile every ${Duration.format(options.reconcileEvery)})`
         )
-        for (;;) {
-          yield* turn
-          // wait for the next event or the next deadline, whichever comes first
-          const first = yield* Queue.take(events).pipe(Effect.timeoutOption(Duration.millis(Math.min(settleMs, 250))))
-          if (first._tag === "Some") yield* onEvent(first.value)
-          for (const e of yield* Queue.takeAll(events)) yield* onEvent(e)
-        }
+        const loop = Effect.gen(function* () {
+          for (;;) {
+            yield* turn
+            // wait for the next event or the next deadline, whichever comes first
+            const first = yield* Queue.take(events).pipe(Effect.timeoutOption(Duration.millis(Math.min(settleMs, 250))))
+            if (first._tag === "Some") yield* onEvent(first.value)
+            for (const e of yield* Queue.takeAll(events)) yield* onEvent(e)
+          }
+        })
+        // the watcher never ends while the service runs: if it does, the service must not go on deaf
+        yield* Effect.raceFirst(loop, Fiber.await(watcher).pipe(Effect.zipRight(Effect.dieMessage("the file watcher stopped"))))
       }).pipe(
         Effect.onInterrupt(() => Effect.logInfo("stopping: the catalog on disk is whole")),
         Effect.scoped,

@@ -198,6 +198,18 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     expect(execFileSync("ls", ["-A", w.streams]).toString().trim().split("\n").sort()).toEqual(["images.json", "index.json"])
   }, 120_000)
 
+  it("exits non-zero, with one line saying why, when the service itself cannot go on", async () => {
+    const w = makeWebRoot()
+    addContainer(w, `${key}/20240101_10:00`, "gone")
+    const watch = watchOn(w)
+    await waitFor("the first catalog", () => published(w, "20240101_10:00"))
+    rmSync(w.images, { recursive: true })
+    const code = await Promise.race([watch.exited, sleep(20_000).then(() => "still running")])
+    expect(code).not.toBe(0)
+    expect(code).not.toBe("still running")
+    expect(watch.log()).toMatch(/lxd-image-server: images folder .* does not exist/)
+  }, 60_000)
+
   it("reload sends SIGHUP, which reloads the config file without a restart", async () => {
     const w = makeWebRoot()
     addContainer(w, `${key}/20240101_10:00`, "r")

@@ -213,21 +213,34 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             yield* write
           })
 
-        /** One turn of the loop, under the writer lock. */
-        const turn = Effect.gen(function* () {
+        /** What the loop has to do now, if anything: decided without the lock, which only work takes. */
+        const workDue = Effect.gen(function* () {
           const t = yield* now
-          const lockedOut = ourMtime !== undefined && (yield* imagesMtime) !== ourMtime
-          if (lockedOut) yield* Effect.logInfo("the catalog was written by another process: reconciling")
-          if (lockedOut || (treeDueAt !== undefined && t >= treeDueAt)) {
-            treeDueAt = undefined
-            yield* reconcile(lockedOut ? "another writer" : "start or changes above version folders")
-          } else if (t - lastReconcile >= Duration.toMillis(options.reconcileEvery)) {
-            yield* reconcile("timer")
-          } else {
-            const due = dueKeys(pending, t, settleMs)
-            if (due.length > 0) yield* processVersions(due)
-          }
-        }).pipe(withWriterLock(options.streamsDir))
+          if (ourMtime !== undefined && (yield* imagesMtime) !== ourMtime) return "another writer" as const
+          if (treeDueAt !== undefined && t >= treeDueAt) return "tree" as const
+          if (t - lastReconcile >= Duration.toMillis(options.reconcileEvery)) return "timer" as const
+          return dueKeys(pending, t, settleMs).length > 0 ? ("versions" as const) : undefined
+        })
+
+        /** One turn of the loop: the work due, under the writer lock. */
+        const turn = Effect.gen(function* () {
+          if ((yield* workDue) === undefined) return
+          yield* Effect.gen(function* () {
+            // looked at again under the lock: another writer may have finished meanwhile
+            const work = yield* workDue
+            if (work === "another writer") {
+              yield* Effect.logInfo("the catalog was written by another process: reconciling")
+              yield* reconcile("another writer")
+            } else if (work === "tree") {
+              treeDueAt = undefined
+              yield* reconcile("start or changes above version folders")
+            } else if (work === "timer") {
+              yield* reconcile("timer")
+            } else if (work === "versions") {
+              yield* processVersions(dueKeys(pending, yield* now, settleMs))
+            }
+          }).pipe(withWriterLock(options.streamsDir))
+        })
 
         const onEvent = (event: TreeEvent) =>
           Effect.gen(function* () {

@@ -1,5 +1,8 @@
 /** One readable line for a failure that stops a command. */
 export const describeFailure = (failure: unknown): string => {
+  // a wrapper without words of its own (the HTTP server's ServeError, say) is described by its cause
+  const cause = (failure as { cause?: unknown } | null)?.cause
+  if (failure instanceof Error && !failure.message && cause !== undefined) return describeFailure(cause)
   if (failure instanceof Error) return failure.message || failure.name
   if (typeof failure === "object" && failure !== null) {
     const { message, reason, path } = failure as { message?: unknown; reason?: unknown; path?: unknown }

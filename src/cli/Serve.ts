@@ -1,15 +1,18 @@
 /** `serve`: the one-command server. The watch service and an HTTPS static server over the same root, in one process. */
 import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
-import { Console, Duration, Effect, Layer } from "effect"
+import { Console, Duration, Effect, Layer, Queue } from "effect"
 import { defaultStateDir, writableStateDir } from "../config/StateDir.js"
 import { HttpsServerLive } from "../server/HttpServe.js"
 import { ensureCertificate, remoteInstructions, subjectNames } from "../server/Tls.js"
 import type { Compat } from "../simplestreams/Compat.js"
-import { defaultPidfile, holdPidfile } from "../watch/Pidfile.js"
+import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { LoadedConfig, pick } from "./Global.js"
 import { resolveServerOptions, serverOptions } from "./Init.js"
+
+/** Its own pidfile, so that `serve` and the `watch` service never take each other's. */
+export const defaultServePidfile = "/run/lxd-image-server/serve.pid"
 
 /** Not LXD's 8443, so that both can run on one host. */
 export const defaultServePort = 8444
@@ -37,7 +40,14 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const cert = yield* ensureCertificate(server.sslDir, server.hostnames)
       if (cert.created) yield* Effect.logInfo(`made a self-signed certificate ${cert.cert}`)
       const stateDir = yield* writableStateDir(file.state_dir ?? defaultStateDir)
-      yield* holdPidfile(file.pidfile ?? defaultPidfile, stateDir)
+      yield* holdPidfile(file.pidfile ?? defaultServePidfile, stateDir)
+      // `reload` or a stray SIGHUP must not kill the server; serve reads its config at start only
+      const hups = yield* hangups
+      yield* Queue.take(hups).pipe(
+        Effect.zipRight(Effect.logWarning("SIGHUP: serve reads its config at start only; restart it to apply changes")),
+        Effect.forever,
+        Effect.forkScoped
+      )
       const name = subjectNames(server.hostnames)[0]!
       const url = `https://${name}:${port}`
       yield* Console.log([`serving ${rootDir} at ${url}`, ...remoteInstructions(url, yield* fs.readFileString(cert.cert), cert.cert)].join("\n"))

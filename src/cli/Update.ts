@@ -41,6 +41,7 @@ export const update = Command.make("update", folderOptions, (flags) =>
   Effect.gen(function* () {
     const options = yield* resolveFolders(flags)
     const indexer = yield* Indexer
-    yield* indexer.rebuild(options)
+    // stopped before it wrote: not a success for `update && …`
+    yield* indexer.rebuild(options).pipe(Effect.onInterrupt(() => Effect.sync(() => (process.exitCode = 130))))
   })
 ).pipe(Command.withDescription("Rebuild index.json and images.json from the images folder, hashing every file"))

@@ -4,7 +4,7 @@ import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Queue } from "effect"
 import { loadConfigFile } from "../config/AppConfig.js"
 import { defaultStateDir, writableStateDir } from "../config/StateDir.js"
-import { defaultPidfile, holdPidfile } from "../watch/Pidfile.js"
+import { defaultPidfile, hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { LoadedConfig, pick } from "./Global.js"
 import { folderOptions, resolveFolders } from "./Update.js"
@@ -52,16 +52,11 @@ export const watch = Command.make("watch", watchOptions, (flags) =>
       let options = yield* resolveWatch(flags)
       const stateDir = yield* writableStateDir(options.stateDir)
       yield* holdPidfile(options.pidfile, stateDir)
-      const hangups = yield* Queue.unbounded<void>()
-      const onHup = () => Queue.unsafeOffer(hangups, undefined)
-      yield* Effect.acquireRelease(
-        Effect.sync(() => process.on("SIGHUP", onHup)),
-        () => Effect.sync(() => process.off("SIGHUP", onHup))
-      )
+      const hups = yield* hangups
       for (;;) {
         const why = yield* Effect.raceFirst(
           service.run({ ...options, stateDir }).pipe(Effect.as("stopped" as const)),
-          Queue.take(hangups).pipe(Effect.as("reload" as const))
+          Queue.take(hups).pipe(Effect.as("reload" as const))
         )
         if (why === "stopped") return
         // a bad file keeps the running config: the service never stops for a reload
@@ -73,7 +68,7 @@ export const watch = Command.make("watch", watchOptions, (flags) =>
         options = yield* resolveWatch(flags).pipe(Effect.provideService(LoadedConfig, { path: loaded.path, file: file.right }))
         yield* Effect.logInfo(`SIGHUP: reloaded ${loaded.path}`)
       }
-    })
+    }).pipe(Effect.onInterrupt(() => Effect.logInfo("stopped; the catalog on disk is whole")))
   )
 ).pipe(Command.withDescription("Run the service: keep index.json and images.json true while images arrive and leave"))
 
@@ -90,7 +85,11 @@ export const reload = Command.make(
       const { file } = yield* LoadedConfig
       const pidfile = pick(flags.pidfile, file.pidfile, defaultPidfile)
       const fs = yield* FileSystem.FileSystem
-      const text = yield* fs.readFileString(pidfile).pipe(Effect.mapError((e) => new Error(`cannot read the pidfile ${pidfile}: ${e.message}`)))
+      const text = yield* fs.readFileString(pidfile).pipe(
+        Effect.mapError(
+          (e) => new Error(`cannot read the pidfile ${pidfile}: ${e._tag === "SystemError" && e.reason === "NotFound" ? "it does not exist (is the service running?)" : e.message}`)
+        )
+      )
       const pid = Number(text.trim())
       if (!Number.isInteger(pid) || pid <= 0) return yield* Effect.fail(new Error(`the pidfile ${pidfile} holds no pid`))
       yield* Effect.try({ try: () => process.kill(pid, "SIGHUP"), catch: (e) => new Error(`cannot signal process ${pid}: ${(e as Error).message}`) })

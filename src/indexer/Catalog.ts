@@ -49,6 +49,8 @@ export interface CatalogOptions {
   readonly compat: Compat
   /** The images folder relative to the web root, the folder that holds `streams/` (usually `images`). */
   readonly imagesPath: string
+  /** Version folders already in the published catalog: a duplicate of one of them is the one refused. */
+  readonly incumbents?: ReadonlySet<string>
 }
 
 export interface Catalog {
@@ -103,13 +105,27 @@ const compareVersions = (a: HashedVersion, b: HashedVersion): number => {
   return ka < kb ? -1 : ka > kb ? 1 : 0
 }
 
+/** The version folders a written catalog lists, read back from its item paths. */
+export const catalogVersionDirs = (images: Images, imagesPath: string): ReadonlySet<string> =>
+  new Set(
+    Object.values(images.products).flatMap((p) =>
+      Object.values(p.versions).flatMap((v) => {
+        const path = Object.values(v.items)[0]?.path
+        return path?.startsWith(`${imagesPath}/`) ? [path.slice(imagesPath.length + 1, path.lastIndexOf("/"))] : []
+      })
+    )
+  )
+
 export const buildCatalog = (versions: ReadonlyArray<HashedVersion>, options: CatalogOptions): Catalog => {
   const refusals: Array<Refusal> = []
   const seen = new Map<string, string>()
   const grouped = new Map<string, Array<HashedVersion>>()
-  for (const version of [...versions].sort(compareVersions)) {
+  const incumbent = (v: HashedVersion) => (options.incumbents?.has(versionDir(v.ref)) ? 0 : 1)
+  const byPrecedence = [...versions].sort((a, b) => incumbent(a) - incumbent(b) || compareVersions(a, b))
+  for (const version of byPrecedence) {
     const dir = versionDir(version.ref)
-    // A fingerprint listed twice breaks every launch of it ("More than one match"): the first one published stays.
+    // A fingerprint listed twice breaks every launch of it ("More than one match"): the one already published
+    // stays, else the first in folder order.
     const twin = fingerprints(version).find((f) => seen.has(f))
     if (twin !== undefined) {
       refusals.push(refusal(dir, `the same image as ${seen.get(twin)} (fingerprint ${twin.slice(0, 12)})`))

@@ -4,11 +4,11 @@
  * is the same file, unchanged: same device, inode, size and mtime.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { randomBytes } from "node:crypto"
 import { Effect, Schema } from "effect"
 import { compatModes } from "../simplestreams/Compat.js"
 import type { FoundPlan } from "../tree/Scanner.js"
 import { sameFile } from "../tree/Scanner.js"
+import { removeStaleTemps, writeFileAtomic } from "./AtomicFile.js"
 import type { HashedVersion } from "./Catalog.js"
 
 const FileId = Schema.Struct({
@@ -59,6 +59,7 @@ export const loadCache = (stateDir: string) =>
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const file = path.join(stateDir, cacheFileName)
+    yield* removeStaleTemps(stateDir, [cacheFileName])
     const text = yield* fs.readFileString(file).pipe(Effect.option)
     if (text._tag === "None") return new Map<string, CacheEntry>()
     const decoded = yield* Schema.decode(CacheFile)(text._tag === "Some" ? text.value : "").pipe(Effect.option)
@@ -69,14 +70,10 @@ export const loadCache = (stateDir: string) =>
     return new Map(Object.entries(decoded.value.versions))
   })
 
-/** Writes the cache atomically (temp file and rename). */
+/** Writes the cache atomically (temp file, fsync, rename). */
 export const saveCache = (stateDir: string, entries: ReadonlyMap<string, CacheEntry>) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const file = path.join(stateDir, cacheFileName)
-    const tmp = path.join(stateDir, `.${cacheFileName}.${randomBytes(6).toString("hex")}.tmp`)
     const text = yield* Schema.encode(CacheFile)({ format: 1, versions: Object.fromEntries(entries) })
-    yield* fs.writeFileString(tmp, text, { mode: 0o644 })
-    yield* fs.rename(tmp, file).pipe(Effect.onError(() => Effect.ignore(fs.remove(tmp))))
+    yield* writeFileAtomic(path.join(stateDir, cacheFileName), text)
   })

@@ -11,7 +11,14 @@ import { type Refusal, refusal, versionDir } from "../tree/Layout.js"
 import { Metadata, type MetadataProblem } from "../tree/Metadata.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
 import { type FoundFile, type FoundPlan, Scanner } from "../tree/Scanner.js"
-import { buildCatalog, type HashedMetadata, type HashedRootfs, type HashedVersion, metadataSources } from "./Catalog.js"
+import {
+  buildCatalog,
+  catalogVersionDirs,
+  type HashedMetadata,
+  type HashedRootfs,
+  type HashedVersion,
+  metadataSources
+} from "./Catalog.js"
 import { Hasher } from "./Hasher.js"
 import { StreamsStore } from "./StreamsStore.js"
 import { withWriterLock } from "./WriterLock.js"
@@ -165,12 +172,17 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
     const logRefusal = (imagesDir: string, r: Refusal) =>
       Effect.logWarning(`refused ${path.join(imagesDir, r.path)}: ${r.reason}`)
 
-    /** Builds the catalog of these versions and writes it; returns the duplicates it left out, and whether it wrote. */
-    const publish = (options: IndexerOptions, imagesPath: string, versions: ReadonlyArray<HashedVersion>) =>
+    /** Builds the catalog of these versions and writes it; the catalog tells the duplicates it left out. */
+    const publish = (
+      options: IndexerOptions,
+      imagesPath: string,
+      versions: ReadonlyArray<HashedVersion>,
+      incumbents: ReadonlySet<string> = new Set()
+    ) =>
       Effect.gen(function* () {
-        const catalog = buildCatalog(versions, { compat: options.compat, imagesPath })
-        const wrote = yield* store.write(options.streamsDir, catalog.images, catalog.index)
-        return { catalog, wrote }
+        const catalog = buildCatalog(versions, { compat: options.compat, imagesPath, incumbents })
+        yield* store.write(options.streamsDir, catalog.images, catalog.index)
+        return { catalog }
       })
 
     /** Scans and hashes everything, then writes the catalog, holding the writer lock throughout. */
@@ -186,7 +198,10 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
           concurrency: hasher.workers + 2
         })
         const hashed = results.flatMap((r) => (r._tag === "Right" ? [r.right] : []))
-        const { catalog } = yield* publish(options, imagesPath, hashed)
+        // of two versions with the same image, the one clients already know stays
+        const current = yield* store.readImages(options.streamsDir)
+        const incumbents = current._tag === "Some" ? catalogVersionDirs(current.value, imagesPath) : new Set<string>()
+        const { catalog } = yield* publish(options, imagesPath, hashed, incumbents)
         const refusals = [
           ...scanned.refusals,
           ...results.flatMap((r) => (r._tag === "Left" ? [r.left] : [])),

@@ -4,9 +4,9 @@
  * so a reader never sees a torn file or an index naming products the catalog lacks.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { randomBytes } from "node:crypto"
 import { Data, Effect, ParseResult, Schema } from "effect"
 import { canonicalJson, Images, Index } from "../simplestreams/Streams.js"
+import { removeStaleTemps as removeTemps, writeFileAtomic } from "./AtomicFile.js"
 
 export class StreamsWriteError extends Data.TaggedError("StreamsWriteError")<{
   readonly path: string
@@ -17,8 +17,6 @@ export class StreamsWriteError extends Data.TaggedError("StreamsWriteError")<{
   }
 }
 
-/** Temp files of ours, left behind only by a kill -9; `.images.json.3f2a…tmp`. */
-export const isStreamsTempFile = (name: string): boolean => /^\.(images|index)\.json\.[0-9a-f]+\.tmp$/.test(name)
 
 export class StreamsStore extends Effect.Service<StreamsStore>()("lxd-image-server/StreamsStore", {
   effect: Effect.gen(function* () {
@@ -26,23 +24,11 @@ export class StreamsStore extends Effect.Service<StreamsStore>()("lxd-image-serv
     const path = yield* Path.Path
 
     const writeAtomic = (target: string, text: string) =>
-      Effect.gen(function* () {
-        const dir = path.dirname(target)
-        const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString("hex")}.tmp`)
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            const file = yield* fs.open(tmp, { flag: "wx", mode: 0o644 })
-            yield* file.writeAll(new TextEncoder().encode(text))
-            yield* file.sync
-          })
-        ).pipe(
-          // the umask may have narrowed the mode: readers are the web server's user
-          Effect.zipRight(fs.chmod(tmp, 0o644)),
-          Effect.zipRight(fs.rename(tmp, target)),
-          Effect.onError(() => Effect.ignore(fs.remove(tmp)))
-        )
-        yield* Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (d) => d.sync)).pipe(Effect.ignore)
-      }).pipe(Effect.mapError((e) => new StreamsWriteError({ path: target, reason: e.message })))
+      writeFileAtomic(target, text).pipe(
+        Effect.mapError((e) => new StreamsWriteError({ path: target, reason: e.message })),
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.provideService(Path.Path, path)
+      )
 
     const encode = <A, I>(schema: Schema.Schema<A, I>, value: A, target: string) =>
       Schema.encode(schema)(value).pipe(
@@ -97,11 +83,9 @@ export class StreamsStore extends Effect.Service<StreamsStore>()("lxd-image-serv
 
     /** Removes temp files a kill -9 left in the streams folder. */
     const removeStaleTemps = (streamsDir: string) =>
-      fs.readDirectory(streamsDir).pipe(
-        Effect.flatMap((names) =>
-          Effect.forEach(names.filter(isStreamsTempFile), (n) => fs.remove(path.join(streamsDir, n)), { discard: true })
-        ),
-        Effect.ignore
+      removeTemps(streamsDir, ["images.json", "index.json"]).pipe(
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.provideService(Path.Path, path)
       )
 
     return { write, readImages, removeStaleTemps } as const

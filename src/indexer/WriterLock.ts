@@ -1,7 +1,7 @@
 /**
  * One writer at a time over a streams folder: `update` and `watch` both take this lock around each scan and
- * write, so neither writes over the other's newer result. The lock is a file created exclusively, holding the
- * owner's pid; a lock whose owner is gone (kill -9) is taken over.
+ * write, so neither writes over the other's newer result. The lock is a file holding the owner's pid, linked
+ * into place (link(2) fails when it exists); a lock whose owner is gone (kill -9) is taken over.
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Duration, Effect, type Scope } from "effect"
@@ -35,9 +35,13 @@ export const acquireWriterLock = (
     const lockPath = lockPathFor(path, streamsDir)
     const fail = (reason: string) => new LockError({ path: lockPath, reason })
     yield* fs.makeDirectory(path.dirname(lockPath), { recursive: true }).pipe(Effect.mapError((e) => fail(e.message)))
+    // the pid is written to a file of our own first, then linked into place: a reader never sees it half-written
+    const mine = `${lockPath}.${process.pid}`
+    yield* fs.writeFileString(mine, `${process.pid}\n`, { mode: 0o644 }).pipe(Effect.mapError((e) => fail(e.message)))
+    yield* Effect.addFinalizer(() => fs.remove(mine).pipe(Effect.ignore))
     let told = false
     for (;;) {
-      const created = yield* fs.writeFileString(lockPath, `${process.pid}\n`, { flag: "wx", mode: 0o644 }).pipe(
+      const taken = yield* fs.link(mine, lockPath).pipe(
         Effect.as(true),
         Effect.catchIf(
           (e) => e._tag === "SystemError" && e.reason === "AlreadyExists",
@@ -45,11 +49,16 @@ export const acquireWriterLock = (
         ),
         Effect.mapError((e) => fail(e.message))
       )
-      if (created) break
+      if (taken) break
       const holder = Number((yield* fs.readFileString(lockPath).pipe(Effect.orElseSucceed(() => ""))).trim())
       if (holder === process.pid) return yield* Effect.fail(fail("already held by this process"))
-      if (!Number.isInteger(holder) || holder <= 0 || !alive(holder)) {
-        // the owner died without releasing it (or it is being written this instant: then the next try sees it)
+      const valid = Number.isInteger(holder) && holder > 0
+      const age = yield* fs.stat(lockPath).pipe(
+        Effect.map((i) => (i.mtime._tag === "Some" ? Date.now() - i.mtime.value.getTime() : 0)),
+        Effect.orElseSucceed(() => 0)
+      )
+      if ((valid && !alive(holder)) || (!valid && age > 5000)) {
+        // the owner died without releasing it (kill -9), or the file is not a lock of ours: take it over
         yield* fs.remove(lockPath).pipe(Effect.ignore)
         continue
       }
@@ -57,7 +66,13 @@ export const acquireWriterLock = (
       told = true
       yield* Effect.sleep(Duration.millis(100))
     }
-    yield* Effect.addFinalizer(() => fs.remove(lockPath).pipe(Effect.ignore))
+    // released only while it is still ours
+    yield* Effect.addFinalizer(() =>
+      fs.readFileString(lockPath).pipe(
+        Effect.flatMap((text) => (Number(text.trim()) === process.pid ? fs.remove(lockPath) : Effect.void)),
+        Effect.ignore
+      )
+    )
   })
 
 /** Runs `effect` holding the writer lock of `streamsDir`. */

@@ -7,8 +7,8 @@ import { HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platf
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { Server } from "node:http"
 import { createServer } from "node:https"
-import { createReadStream } from "node:fs"
-import { readFile, realpath, stat } from "node:fs/promises"
+import { constants } from "node:fs"
+import { open, readFile, realpath } from "node:fs/promises"
 import { join, sep } from "node:path"
 import { Effect, Layer } from "effect"
 import { contentType, parseRange, requestedPath } from "./StaticFiles.js"
@@ -31,15 +31,22 @@ export const staticApp = (rootDir: string) =>
     }
     const rel = requestedPath(new URL(request.url, "https://x").pathname)
     if (rel === undefined) return notFound
+    // open first, then look at what was opened: a symlink swapped in after a check cannot lead outside
     const found = yield* Effect.promise(async () => {
       const realRoot = await realpath(rootDir)
-      const real = await realpath(join(realRoot, rel)).catch(() => undefined)
-      if (!real || (real !== realRoot && !real.startsWith(realRoot + sep))) return undefined
-      const info = await stat(real).catch(() => undefined)
-      return info?.isFile() ? { real, size: info.size, mtime: info.mtime } : undefined
+      const handle = await open(join(realRoot, rel), constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined)
+      if (!handle) return undefined
+      const opened = await realpath(`/proc/self/fd/${handle.fd}`).catch(() => undefined)
+      const info = await handle.stat().catch(() => undefined)
+      if (!opened || !info?.isFile() || (opened !== realRoot && !opened.startsWith(realRoot + sep))) {
+        await handle.close()
+        return undefined
+      }
+      return { handle, real: opened, size: info.size, mtime: info.mtime }
     })
     // folders never list, and nothing outside the root (through a symlink or otherwise) is served
     if (!found) return notFound
+    const close = Effect.promise(() => found.handle.close())
     const headers: Record<string, string> = {
       "accept-ranges": "bytes",
       "content-type": contentType(found.real),
@@ -48,13 +55,17 @@ export const staticApp = (rootDir: string) =>
     }
     const range = parseRange(request.headers["range"], found.size)
     if (range._tag === "Unsatisfiable") {
+      yield* close
       return HttpServerResponse.empty({ status: 416, headers: { "content-range": `bytes */${found.size}` } })
     }
-    if (found.size === 0) return HttpServerResponse.empty({ status: 200, headers: { ...headers, "content-length": "0" } })
+    if (found.size === 0) {
+      yield* close
+      return HttpServerResponse.empty({ status: 200, headers: { ...headers, "content-length": "0" } })
+    }
     const part = range._tag === "Part" ? range : { start: 0, end: found.size - 1 }
     // not HttpServerResponse.file: with a range, @effect/platform-node 0.108 sends one byte past its
     // Content-Length (it passes an exclusive end to createReadStream, whose end is inclusive)
-    return HttpServerResponse.raw(createReadStream(found.real, { start: part.start, end: part.end }), {
+    return HttpServerResponse.raw(found.handle.createReadStream({ start: part.start, end: part.end }), {
       status: range._tag === "Part" ? 206 : 200,
       headers: {
         ...headers,
@@ -69,10 +80,16 @@ export const HttpsServerLive = (o: ServeOptions) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const [cert, key] = yield* Effect.promise(() => Promise.all([readFile(o.cert), readFile(o.key)]))
-      return HttpServer.serve(staticApp(o.rootDir)).pipe(
-        HttpServer.withLogAddress,
+      let server: ReturnType<typeof createServer> | undefined
+      // closed before the server itself, whose close() would otherwise wait for every download in progress
+      const dropConnections = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => server?.closeAllConnections())))
+      const listening = Layer.effectDiscard(Effect.logInfo(`listening on https://${o.host}:${o.port}`))
+      return Layer.mergeAll(HttpServer.serve(staticApp(o.rootDir)), dropConnections, listening).pipe(
         Layer.provide(
-          NodeHttpServer.layer(() => createServer({ cert, key, minVersion: "TLSv1.2" }) as unknown as Server, { port: o.port, host: o.host })
+          NodeHttpServer.layer(() => (server = createServer({ cert, key, minVersion: "TLSv1.2" })) as unknown as Server, {
+            port: o.port,
+            host: o.host
+          })
         )
       )
     })

@@ -27,6 +27,8 @@ export const renderSite = (o: SiteOptions): string => {
 
     root ${o.rootDir};
     autoindex off;
+    # a symlink an uploader made to a file of someone else's (/etc/…) is not followed
+    disable_symlinks if_not_owner from=$document_root;
 
     # uploads in progress (.20241127_10:00/), rsync temporaries and the writer lock
     location ~ /\\. {
@@ -58,6 +60,7 @@ server {
 
     root ${o.rootDir};
     autoindex off;
+    disable_symlinks if_not_owner from=$document_root;
 
     location ~ /\\. {
         return 404;

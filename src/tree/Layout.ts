@@ -16,9 +16,6 @@ export interface Refusal {
 
 export const refusal = (path: string, reason: string): Refusal => ({ _tag: "Refusal", path, reason })
 
-export const isRefusal = (u: unknown): u is Refusal =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Refusal"
-
 export interface VersionRef {
   readonly os: string
   readonly release: string
@@ -55,14 +52,14 @@ export const versionFolderKind = (name: string): VersionFolderKind =>
  * Path segments end up verbatim in item paths that both clients join onto the remote URL; keep them to
  * characters that survive that unchanged (SIMPLESTREAMS.md §1.3).
  */
-const safeSegment = /^[A-Za-z0-9_:.+-]+$/
+const safeSegment = /^[A-Za-z0-9_:.-]+$/
 
 /** Checks the folders above the files of a version; the arch must be one the clients know. */
 export const checkVersionRef = (ref: VersionRef): Refusal | undefined => {
   const dir = versionDir(ref)
   for (const segment of [ref.os, ref.release, ref.arch, ref.variant, ref.version]) {
     if (!safeSegment.test(segment)) {
-      return refusal(dir, `folder name '${segment}' has characters other than A-Z a-z 0-9 _ : . + -`)
+      return refusal(dir, `folder name '${segment}' has characters other than A-Z a-z 0-9 _ : . -`)
     }
   }
   if (!isKnownArchitecture(ref.arch)) {

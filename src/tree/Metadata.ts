@@ -47,8 +47,9 @@ const toMetadata = (result: TarScanResult): Either.Either<ImageMetadata, Metadat
 }
 
 /** A metadata tarball decompresses to a few KiB; a larger one (a unified image) is read alone, and stops early. */
-const batchFileLimit = 16 * 1024 * 1024
+const batchFileLimit = 4 * 1024 * 1024
 const batchCount = 200
+const batchBytesLimit = 64 * 1024 * 1024
 
 export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metadata", {
   effect: Effect.gen(function* () {
@@ -129,13 +130,22 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
           if (kind === "name") name = a
           else if (kind === "file" && name !== undefined) sizes.set(name, Number(uncompressed))
         }
-        const batch = paths.filter((p) => (sizes.get(p) ?? Infinity) <= batchFileLimit)
+        // the decompressed bytes are held at once: small files only, and not too many of them
+        let held = 0
+        const batch = paths.filter((p) => {
+          const size = sizes.get(p) ?? Infinity
+          if (size > batchFileLimit || held + size > batchBytesLimit) return false
+          held += size
+          return true
+        })
         if (batch.length === 0) return settled
         const unpacked = yield* capture(Command.make("xz", "-dc", "--", ...batch))
+        // a broken file shifts every later one: then each file is read alone
+        if (unpacked.code !== 0) return settled
         let offset = 0
         for (const path of batch) {
           const size = sizes.get(path)!
-          if (offset + size > unpacked.out.length) break // xz stopped at a broken file: the rest go one by one
+          if (offset + size > unpacked.out.length) break
           const scan = new TarScan()
           const result = scan.push(unpacked.out.subarray(offset, offset + size))
           offset += size

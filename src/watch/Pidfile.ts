@@ -1,27 +1,64 @@
-/** The pidfile of the running service, which `reload` reads to send SIGHUP. */
+/** The pidfile of the running service, which `reload` reads to send SIGHUP; and SIGHUP itself. */
 import { FileSystem, Path } from "@effect/platform"
-import { Effect } from "effect"
+import { Data, Effect, Queue } from "effect"
 
 export const defaultPidfile = "/run/lxd-image-server/lxd-image-server.pid"
 
-/** Writes the pidfile for the scope's life; where it cannot, writes it in `fallbackDir` and says so. */
+export class AlreadyRunning extends Data.TaggedError("AlreadyRunning")<{ readonly pid: number; readonly pidfile: string }> {
+  override get message() {
+    return `already running as process ${this.pid} (pidfile ${this.pidfile})`
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * Writes the pidfile for the scope's life; where it cannot, writes it in `fallbackDir` and says so. A pidfile
+ * naming another live process means the service already runs: that is an error, and its pidfile stays.
+ */
 export const holdPidfile = (pidfile: string, fallbackDir: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const write = (file: string) =>
-      fs.makeDirectory(path.dirname(file), { recursive: true }).pipe(
-        Effect.zipRight(fs.writeFileString(file, `${process.pid}\n`, { mode: 0o644 })),
-        Effect.as(file)
-      )
-    const written = yield* write(pidfile).pipe(
-      Effect.catchAll((e) => {
-        const fallback = path.join(fallbackDir, "lxd-image-server.pid")
-        return Effect.logWarning(`cannot write the pidfile ${pidfile} (${e.message}): writing ${fallback} instead`).pipe(
-          Effect.zipRight(write(fallback))
-        )
+      Effect.gen(function* () {
+        const holder = Number((yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => ""))).trim())
+        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+          return yield* new AlreadyRunning({ pid: holder, pidfile: file })
+        }
+        yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+        yield* fs.writeFileString(file, `${process.pid}\n`, { mode: 0o644 })
+        return file
       })
+    const written = yield* write(pidfile).pipe(
+      Effect.catchIf(
+        (e) => e._tag !== "AlreadyRunning",
+        (e) => {
+          const fallback = path.join(fallbackDir, path.basename(pidfile))
+          return Effect.logWarning(`cannot write the pidfile ${pidfile} (${e.message}): writing ${fallback} instead`).pipe(
+            Effect.zipRight(write(fallback))
+          )
+        }
+      )
     )
     yield* Effect.addFinalizer(() => fs.remove(written).pipe(Effect.ignore))
     return written
   })
+
+/** SIGHUPs, as a queue, for the scope's life. While it lives, SIGHUP never kills the process. */
+export const hangups = Effect.gen(function* () {
+  const queue = yield* Queue.unbounded<void>()
+  const onHup = () => Queue.unsafeOffer(queue, undefined)
+  yield* Effect.acquireRelease(
+    Effect.sync(() => process.on("SIGHUP", onHup)),
+    () => Effect.sync(() => process.off("SIGHUP", onHup))
+  )
+  return queue
+})

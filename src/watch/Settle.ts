@@ -26,9 +26,12 @@ export const touch = (pending: ReadonlyMap<string, Pending>, key: string, now: n
 export const dueKeys = (pending: ReadonlyMap<string, Pending>, now: number, settleMs: number): ReadonlyArray<string> =>
   [...pending].filter(([, p]) => now - p.last >= settleMs).map(([k]) => k)
 
-/** No file of the version was modified within the settle window (a writer may be silent but not done). */
+/**
+ * No file of the version was modified within the settle window (a writer may be silent but not done). An mtime
+ * in the future is no writer of this host (rsync -t from a host whose clock is ahead): events decide then.
+ */
 export const isQuiet = (plan: FoundPlan, now: number, settleMs: number): boolean =>
-  [...plan.metadata, ...plan.rootfs].every((f) => now - f.mtimeMs >= settleMs)
+  [...plan.metadata, ...plan.rootfs].every((f) => now - f.mtimeMs >= settleMs || f.mtimeMs > now + 1000)
 
 /** The latest modification time of the version's files. */
 export const lastModified = (plan: FoundPlan): number =>

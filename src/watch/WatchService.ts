@@ -13,7 +13,7 @@ import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
 import { StreamsStore } from "../indexer/StreamsStore.js"
 import { withWriterLock } from "../indexer/WriterLock.js"
 import { type Refusal, versionDir } from "../tree/Layout.js"
-import { type FoundPlan, Scanner } from "../tree/Scanner.js"
+import { type FoundPlan, sameFile, Scanner } from "../tree/Scanner.js"
 import { dueKeys, isQuiet, lastModified, type Pending, touch, versionKeyOf } from "./Settle.js"
 import { type TreeEvent, watchTree } from "./Watcher.js"
 
@@ -52,8 +52,12 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         /** What was last logged for a path, so that each refusal is logged once. */
         const told = new Map<string, string>()
         const pending = new Map<string, Pending>()
-        let treeDueAt: number | undefined = 0
-        let lastReconcile = 0
+        // the first reconcile waits for the watcher to be ready, so that nothing written meanwhile goes unseen
+        // (and does not wait forever for it)
+        let treeDueAt: number | undefined = (yield* Clock.currentTimeMillis) + 30_000
+        let lastReconcile = yield* Clock.currentTimeMillis
+        /** The version folders of the catalog last written: a duplicate of one of them is the one refused. */
+        let written = new Set<string>()
         /** images.json's mtime after our last write: anything else means another writer (update) wrote. */
         let ourMtime: number | undefined
 
@@ -100,7 +104,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
                 // node's own stat, as the Scanner's: its mtimeMs keeps the sub-millisecond part
                 for (const f of [...plan.metadata, ...plan.rootfs]) {
                   const now = await stat(f.path).catch(() => undefined)
-                  if (!now || now.size !== f.size || now.mtimeMs !== f.mtimeMs || now.ino !== f.ino) return false
+                  if (!now || !sameFile(f, { ...f, size: now.size, dev: now.dev, ino: now.ino, mtimeMs: now.mtimeMs })) return false
                 }
                 return true
               })
@@ -111,11 +115,12 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
          * A stop request waits for both, so that the next start knows what this one published.
          */
         const write = Effect.gen(function* () {
-          const { catalog } = yield* indexer.publish(options, imagesPath, [...published.values()])
+          const { catalog } = yield* indexer.publish(options, imagesPath, [...published.values()], written)
           for (const r of catalog.refusals) {
             published.delete(r.path)
             yield* refuse(r)
           }
+          written = new Set(published.keys())
           ourMtime = yield* imagesMtime
           yield* saveCache(options.stateDir, new Map([...cache].filter(([k]) => published.has(k)))).pipe(
             Effect.catchAll((e) => Effect.logWarning(`cannot save the hash cache in ${options.stateDir}: ${e}`))
@@ -153,7 +158,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             yield* Effect.logDebug(`reconciling the whole tree (${reason})`)
             const scanned = yield* scanner.scan(imagesDir)
             const quiet = scanned.plans.filter((p) => isQuiet(p, started, settleMs))
-            for (const p of scanned.plans.filter((p) => !quiet.includes(p))) {
+            const quietSet = new Set(quiet)
+            for (const p of scanned.plans.filter((p) => !quietSet.has(p))) {
               // still being written: looked at again once quiet; what was published of it stays until then
               pending.set(versionDir(p.ref), { first: started, last: Math.max(started, lastModified(p)) })
             }
@@ -245,6 +251,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         const onEvent = (event: TreeEvent) =>
           Effect.gen(function* () {
             const t = yield* now
+            if (event._tag === "Ready") {
+              treeDueAt = t
+              return
+            }
             if (event._tag === "Lost") {
               yield* Effect.logWarning(`the file watcher reported: ${event.reason}; reconciling the whole tree`)
               treeDueAt = t
@@ -273,7 +283,6 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         // the watcher never ends while the service runs: if it does, the service must not go on deaf
         yield* Effect.raceFirst(loop, Fiber.await(watcher).pipe(Effect.zipRight(Effect.dieMessage("the file watcher stopped"))))
       }).pipe(
-        Effect.onInterrupt(() => Effect.logInfo("stopping: the catalog on disk is whole")),
         Effect.scoped,
         Effect.provideService(FileSystem.FileSystem, fs),
         Effect.provideService(Path.Path, path)

@@ -12,6 +12,8 @@ export type TreeEvent = Data.TaggedEnum<{
   Changed: { readonly path: string; readonly kind: string }
   /** The watcher lost events or failed: only a full scan tells the truth now. */
   Lost: { readonly reason: string }
+  /** Every folder is watched: a scan from now on misses nothing that an event would not bring. */
+  Ready: {}
 }>
 export const TreeEvent = Data.taggedEnum<TreeEvent>()
 
@@ -26,6 +28,7 @@ export const watchTree = (imagesDir: string): Stream.Stream<TreeEvent> =>
             if (rel !== "" && !rel.startsWith("..")) void emit.single(TreeEvent.Changed({ path: rel, kind }))
           })
           watcher.on("error", (e) => void emit.single(TreeEvent.Lost({ reason: e instanceof Error ? e.message : String(e) })))
+          watcher.on("ready", () => void emit.single(TreeEvent.Ready()))
           return watcher
         }),
         (watcher) => Effect.promise(() => watcher.close())

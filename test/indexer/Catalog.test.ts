@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { buildCatalog, type HashedVersion, metadataSources } from "../../src/indexer/Catalog.js"
+import { buildCatalog, catalogVersionDirs, type HashedVersion, metadataSources } from "../../src/indexer/Catalog.js"
 import { canonicalJson, Images, Index } from "../../src/simplestreams/Streams.js"
 import { combined, files } from "../support/Vectors.js"
 
@@ -90,6 +90,14 @@ describe("buildCatalog with the §6 test vectors", () => {
     expect(result.refusals).toEqual([
       { _tag: "Refusal", path: "debian/bookworm/amd64/default/20260823_0742", reason: expect.stringContaining("the same image as debian/bookworm/amd64/default/20260822_0742") }
     ])
+  })
+
+  it("keeps the version already published when a copy of its image arrives under another name", () => {
+    const copy: HashedVersion = { ...P1, ref: { ...P1.ref, os: "adebian" } }
+    const result = buildCatalog([copy, P1], { compat: "both", imagesPath: "images", incumbents: new Set(["debian/bookworm/amd64/default/20260822_0742"]) })
+    expect(Object.keys(result.images.products)).toEqual(["debian:bookworm:amd64:default"])
+    expect(result.refusals.map((r) => r.path)).toEqual(["adebian/bookworm/amd64/default/20260822_0742"])
+    expect(catalogVersionDirs(result.images, "images")).toEqual(new Set(["debian/bookworm/amd64/default/20260822_0742"]))
   })
 
   it("points each client's item at its own metadata file when the version has both", () => {

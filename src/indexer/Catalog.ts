@@ -3,6 +3,7 @@
  * §15). Nothing here touches the disk, so every client rule is tested with plain values.
  */
 import { joinAliases, productAliases } from "../simplestreams/Aliases.js"
+import { canonicalArchitecture } from "../simplestreams/Architecture.js"
 import { type Compat, metadataFtypes } from "../simplestreams/Compat.js"
 import { combinedKeys, type MetadataFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
 import type { Images, Index, Item, Product } from "../simplestreams/Streams.js"
@@ -58,6 +59,25 @@ export interface Catalog {
   readonly index: Index
   /** Versions left out of this catalog, with the reason. */
   readonly refusals: ReadonlyArray<Refusal>
+  /**
+   * Aliases two products give for the same architecture (`Debian/…` and `debian/…` folders, or `amd64` and
+   * `x86_64`): the client silently picks one of them, so each is worth a warning.
+   */
+  readonly aliasClashes: ReadonlyArray<string>
+}
+
+/** The aliases more than one product claims for one architecture, as readable lines. Pure. */
+export const aliasClashes = (products: Images["products"]): ReadonlyArray<string> => {
+  const owners = new Map<string, Array<string>>()
+  for (const [key, product] of Object.entries(products)) {
+    for (const alias of product.aliases.split(",").filter((a) => a !== "")) {
+      const slot = `${alias} (${canonicalArchitecture(product.arch) ?? product.arch})`
+      owners.set(slot, [...(owners.get(slot) ?? []), key])
+    }
+  }
+  return [...owners]
+    .filter(([, keys]) => keys.length > 1)
+    .map(([slot, keys]) => `alias ${slot} is claimed by ${keys.join(" and ")}: clients pick one of them silently`)
 }
 
 const byKey = <A>(entries: Iterable<readonly [string, A]>): Record<string, A> =>
@@ -161,5 +181,5 @@ export const buildCatalog = (versions: ReadonlyArray<HashedVersion>, options: Ca
             }
           }
   }
-  return { images, index, refusals }
+  return { images, index, refusals, aliasClashes: aliasClashes(products) }
 }

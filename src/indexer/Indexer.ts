@@ -208,6 +208,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
           ...catalog.refusals
         ]
         yield* Effect.forEach(refusals, (r) => logRefusal(imagesDir, r), { discard: true })
+        yield* Effect.forEach(catalog.aliasClashes, (c) => Effect.logWarning(c), { discard: true })
         const products = Object.values(catalog.images.products)
         const summary: RebuildSummary = {
           products: products.length,

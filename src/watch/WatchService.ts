@@ -121,6 +121,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             yield* refuse(r)
           }
           written = new Set(published.keys())
+          for (const clash of catalog.aliasClashes) {
+            if (!told.has(clash)) yield* Effect.logWarning(clash)
+            told.set(clash, clash)
+          }
           ourMtime = yield* imagesMtime
           yield* saveCache(options.stateDir, new Map([...cache].filter(([k]) => published.has(k)))).pipe(
             Effect.catchAll((e) => Effect.logWarning(`cannot save the hash cache in ${options.stateDir}: ${e}`))

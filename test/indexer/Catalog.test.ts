@@ -100,6 +100,13 @@ describe("buildCatalog with the §6 test vectors", () => {
     expect(catalogVersionDirs(result.images, "images")).toEqual(new Set(["debian/bookworm/amd64/default/20260822_0742"]))
   })
 
+  it("warns of an alias two products claim for one architecture", () => {
+    const kernelName: HashedVersion = { ...P3, ref: { ...P3.ref, arch: "x86_64" }, rootfs: [{ ...P3.rootfs[0]!, combined: { "incus.tar.xz": "f".repeat(64) } }] }
+    const result = buildCatalog([P3, kernelName], { compat: "both", imagesPath: "images" })
+    expect(result.aliasClashes).toEqual(["alias fedora/40/cloud (x86_64) is claimed by fedora:40:amd64:cloud and fedora:40:x86_64:cloud: clients pick one of them silently"])
+    expect(buildCatalog([P1, P2, P3], { compat: "both", imagesPath: "images" }).aliasClashes).toEqual([])
+  })
+
   it("points each client's item at its own metadata file when the version has both", () => {
     expect(metadataSources("both", ["incus.tar.xz", "lxd.tar.xz"])).toEqual([["incus.tar.xz", "incus.tar.xz"], ["lxd.tar.xz", "lxd.tar.xz"]])
     expect(metadataSources("both", ["lxd.tar.xz"])).toEqual([["incus.tar.xz", "lxd.tar.xz"], ["lxd.tar.xz", "lxd.tar.xz"]])

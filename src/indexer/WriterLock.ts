@@ -16,7 +16,8 @@ export class LockError extends Data.TaggedError("LockError")<{ readonly path: st
 export const lockPathFor = (path: Path.Path, streamsDir: string) =>
   path.join(path.dirname(path.resolve(streamsDir)), ".lxd-image-server.lock")
 
-const alive = (pid: number) => {
+/** The process exists (one of another user's counts too). */
+export const processAlive = (pid: number) => {
   try {
     process.kill(pid, 0)
     return true
@@ -57,7 +58,7 @@ export const acquireWriterLock = (
         Effect.map((i) => (i.mtime._tag === "Some" ? Date.now() - i.mtime.value.getTime() : 0)),
         Effect.orElseSucceed(() => 0)
       )
-      if ((valid && !alive(holder)) || (!valid && age > 5000)) {
+      if ((valid && !processAlive(holder)) || (!valid && age > 5000)) {
         // the owner died without releasing it (kill -9), or the file is not a lock of ours: take it over
         yield* fs.remove(lockPath).pipe(Effect.ignore)
         continue

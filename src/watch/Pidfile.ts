@@ -1,21 +1,13 @@
 /** The pidfile of the running service, which `reload` reads to send SIGHUP; and SIGHUP itself. */
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Queue } from "effect"
+import { processAlive } from "../indexer/WriterLock.js"
 
 export const defaultPidfile = "/run/lxd-image-server/lxd-image-server.pid"
 
 export class AlreadyRunning extends Data.TaggedError("AlreadyRunning")<{ readonly pid: number; readonly pidfile: string }> {
   override get message() {
     return `already running as process ${this.pid} (pidfile ${this.pidfile})`
-  }
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
   }
 }
 
@@ -30,7 +22,7 @@ export const holdPidfile = (pidfile: string, fallbackDir: string) =>
     const write = (file: string) =>
       Effect.gen(function* () {
         const holder = Number((yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => ""))).trim())
-        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) {
           return yield* new AlreadyRunning({ pid: holder, pidfile: file })
         }
         yield* fs.makeDirectory(path.dirname(file), { recursive: true })

@@ -11,6 +11,7 @@ import { constants } from "node:fs"
 import { open, readFile, realpath } from "node:fs/promises"
 import { join, sep } from "node:path"
 import { Effect, Layer } from "effect"
+import { isWithin } from "../tree/Layout.js"
 import { contentType, parseRange, requestedPath } from "./StaticFiles.js"
 
 export interface ServeOptions {
@@ -38,7 +39,7 @@ export const staticApp = (rootDir: string) =>
       if (!handle) return undefined
       const opened = await realpath(`/proc/self/fd/${handle.fd}`).catch(() => undefined)
       const info = await handle.stat().catch(() => undefined)
-      if (!opened || !info?.isFile() || (opened !== realRoot && !opened.startsWith(realRoot + sep))) {
+      if (!opened || !info?.isFile() || !isWithin(realRoot, opened, sep)) {
         await handle.close()
         return undefined
       }

@@ -25,6 +25,9 @@ export interface VersionRef {
   readonly version: string
 }
 
+/** A real path is the root itself or below it (`/srv/www` is not below `/srv/w`). */
+export const isWithin = (root: string, real: string, sep = "/"): boolean => real === root || real.startsWith(root + sep)
+
 /** `os:release:arch:variant`, the key of the product in images.json. */
 export const productKey = (ref: Omit<VersionRef, "version">): string =>
   `${ref.os}:${ref.release}:${ref.arch}:${ref.variant}`

@@ -9,6 +9,7 @@ import type { Stats } from "node:fs"
 import { readdir, realpath, stat } from "node:fs/promises"
 import {
   type FileEntry,
+  isWithin,
   planVersion,
   type Refusal,
   refusal,
@@ -108,7 +109,7 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
               if (dirent.isSymbolicLink()) {
                 const real = await realpath(full).catch(() => undefined)
                 if (real === undefined) return undefined
-                if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+                if (!isWithin(realRoot, real, path.sep)) {
                   refusals.push(refusal(rel ? `${rel}/${dirent.name}` : dirent.name, `symlink leading outside the images folder (to ${real})`))
                   return undefined
                 }
@@ -199,7 +200,7 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
         const full = path.join(imagesDir, ...segments)
         const real = yield* Effect.promise(() => realpath(full).catch(() => undefined))
         if (real === undefined) return { _tag: "Absent" } as const
-        if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+        if (!isWithin(realRoot, real, path.sep)) {
           return { _tag: "Refused", refusal: refusal(rel, `symlink leading outside the images folder (to ${real})`) } as const
         }
         const info = yield* Effect.promise(() => stat(full).catch(() => undefined))

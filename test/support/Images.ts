@@ -56,32 +56,32 @@ export const writeMetadataTarball = (
   }
 }
 
-/** A real squashfs of a tiny root filesystem; `seed` makes its bytes differ between versions. */
-export const writeSquashfs = (target: string, seed = "1"): void => {
+/** Makes `target` with `build` from a tiny root filesystem of `files`, in a temp folder removed after. */
+const fromTinyRoot = (target: string, files: Record<string, string>, build: (root: string) => void): void => {
   const work = tempDir("lis-rootfs-")
   try {
-    mkdirSync(join(work, "etc"), { recursive: true })
-    writeFileSync(join(work, "etc", "hostname"), `test-${seed}\n`)
-    writeFileSync(join(work, "etc", "os-release"), 'ID=debian\nVERSION_ID="12"\n')
+    for (const [name, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(work, name)), { recursive: true })
+      writeFileSync(join(work, name), content)
+    }
     mkdirSync(dirname(target), { recursive: true })
-    execFileSync("mksquashfs", [work, target, "-noappend", "-quiet", "-no-progress", "-all-root", "-mkfs-time", "1704103200", "-all-time", "1704103200"], { stdio: "ignore" })
+    build(work)
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
 }
 
+/** A real squashfs of a tiny root filesystem; `seed` makes its bytes differ between versions. */
+export const writeSquashfs = (target: string, seed = "1"): void =>
+  fromTinyRoot(target, { "etc/hostname": `test-${seed}\n`, "etc/os-release": 'ID=debian\nVERSION_ID="12"\n' }, (root) =>
+    execFileSync("mksquashfs", [root, target, "-noappend", "-quiet", "-no-progress", "-all-root", "-mkfs-time", "1704103200", "-all-time", "1704103200"], { stdio: "ignore" })
+  )
+
 /** A rootfs tarball (xz) of a tiny root filesystem. */
-export const writeRootTarXz = (target: string, seed = "1"): void => {
-  const work = tempDir("lis-roottar-")
-  try {
-    mkdirSync(join(work, "etc"), { recursive: true })
-    writeFileSync(join(work, "etc", "hostname"), `tar-${seed}\n`)
-    mkdirSync(dirname(target), { recursive: true })
-    execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@1704103200", "-cJf", target, "-C", work, "."])
-  } finally {
-    rmSync(work, { recursive: true, force: true })
-  }
-}
+export const writeRootTarXz = (target: string, seed = "1"): void =>
+  fromTinyRoot(target, { "etc/hostname": `tar-${seed}\n` }, (root) =>
+    execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@1704103200", "-cJf", target, "-C", root, "."])
+  )
 
 /** A qcow2-like VM disk: the qcow2 magic `QFI\xfb` and some bytes. */
 export const writeQcow2 = (target: string, seed = "1"): void => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { planVersion, productArch, productKey, startsWithDate, type VersionRef, versionFolderKind } from "../../src/tree/Layout.js"
+import { isWithin, planVersion, productArch, productKey, startsWithDate, type VersionRef, versionFolderKind } from "../../src/tree/Layout.js"
 
 const ref: VersionRef = { os: "debian", release: "bookworm", arch: "amd64", variant: "default", version: "20240101_10:00" }
 
@@ -13,6 +13,15 @@ describe("version folders", () => {
   it("name the product os:release:arch:variant", () => {
     expect(productKey(ref)).toBe("debian:bookworm:amd64:default")
     expect(productArch({ ...ref, arch: "x86_64" })).toBe("amd64")
+  })
+})
+
+describe("isWithin", () => {
+  it("is the root or below it, never a sibling that shares its prefix", () => {
+    expect(isWithin("/srv/www", "/srv/www")).toBe(true)
+    expect(isWithin("/srv/www", "/srv/www/images/a")).toBe(true)
+    expect(isWithin("/srv/www", "/srv/www2/a")).toBe(false)
+    expect(isWithin("/srv/www", "/etc/passwd")).toBe(false)
   })
 })
 

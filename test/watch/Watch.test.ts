@@ -192,7 +192,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     first.child.kill("SIGKILL")
     await first.exited
     expect(readCatalog(w)).toBeDefined() // both files parse
-    const second = watchOn(w)
+    watchOn(w)
     await waitFor("the restart to publish the big version", () => published(w, "20240102_10:00"), 60_000)
     expect(publishedVersions(w)).toEqual([`${key}/20240101_10:00`, `${key}/20240102_10:00`])
     expect(execFileSync("ls", ["-A", w.streams]).toString().trim().split("\n").sort()).toEqual(["images.json", "index.json"])

@@ -3,6 +3,8 @@
  * that needs its bytes: its own sha256 and, behind each given metadata file, the combined fingerprint
  * sha256(metadata ‖ rootfs). Splitting the own and the combined hash of one big file into two jobs puts both
  * cores on a single image; one job per file saves reading it twice when there are files enough for every core.
+ * A job whose hash is no longer wanted stops between two chunks: a big rootfs beside a broken metadata file
+ * must not be read in full each time the service looks at it, nor keep the next job waiting.
  */
 import { availableParallelism } from "node:os"
 import { Worker } from "node:worker_threads"
@@ -27,6 +29,21 @@ export interface HashJobResult {
   readonly headSizes: ReadonlyArray<number>
   /** Bytes read from the file. */
   readonly size: number
+  /**
+   * Each file as fstat saw it right after opening it, heads first, then the file: whoever planned the job
+   * compares them with its scan to know the bytes hashed are those of the file it planned, not of a
+   * replacement renamed over it in between.
+   */
+  readonly identities?: ReadonlyArray<FileIdentity>
+}
+
+export interface FileIdentity {
+  readonly path: string
+  readonly dev: number
+  readonly ino: number
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ctimeMs: number
 }
 
 export class HashError extends Data.TaggedError("HashError")<{
@@ -38,16 +55,27 @@ export class HashError extends Data.TaggedError("HashError")<{
 // The handler is synchronous (blocking is this thread's whole job), so posted jobs queue up in the worker and
 // run back to back. Reads go into a 128 KiB buffer that stays in the core's cache between the copy and the
 // hash: measured on 2 cores, 1 MiB chunks or async reads cost 40% more.
+// Being synchronous, the worker cannot hear a message while it reads: a job is cancelled through shared memory
+// instead. The main thread writes the job's id into its slot (id modulo the slot count); the worker looks
+// there before opening anything and before each chunk, one Atomics.load per 128 KiB, and on seeing its own id
+// drops the job and replies { cancelled: true }. A slot holds an exact id, so a collision can only let a
+// cancelled job run on, never stop a wanted one.
 const workerSource = `
-const { parentPort } = require("node:worker_threads")
+const { parentPort, workerData } = require("node:worker_threads")
 const { createHash } = require("node:crypto")
-const { closeSync, openSync, readSync } = require("node:fs")
+const { closeSync, fstatSync, openSync, readSync } = require("node:fs")
+const cancelled = new Int32Array(workerData.cancelled)
 const chunk = Buffer.allocUnsafe(128 * 1024)
-const stream = (file, hashes) => {
+const CANCELLED = -1
+const stream = (job, file, hashes) => {
+  if (Atomics.load(cancelled, job.slot) === job.id) return CANCELLED
   const fd = openSync(file, "r")
   let size = 0
   try {
+    const st = fstatSync(fd)
+    job.identities.push({ path: file, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs })
     for (;;) {
+      if (Atomics.load(cancelled, job.slot) === job.id) return CANCELLED
       const n = readSync(fd, chunk, 0, chunk.length, null)
       if (n === 0) return size
       const bytes = n === chunk.length ? chunk : chunk.subarray(0, n)
@@ -59,14 +87,21 @@ const stream = (file, hashes) => {
   }
 }
 parentPort.on("message", ({ id, file, heads, own }) => {
+  const job = { id, slot: id % cancelled.length, identities: [] }
   let current = ""
   try {
     const combined = heads.map(() => createHash("sha256"))
-    const headSizes = heads.map((head, i) => stream((current = head), [combined[i]]))
+    const headSizes = []
+    for (let i = 0; i < heads.length; i++) {
+      const n = stream(job, (current = heads[i]), [combined[i]])
+      if (n === CANCELLED) return parentPort.postMessage({ id, cancelled: true })
+      headSizes.push(n)
+    }
     const headShas = combined.map((h) => h.copy().digest("hex"))
     const ownHash = own ? createHash("sha256") : undefined
-    const size = stream((current = file), ownHash ? [ownHash, ...combined] : combined)
-    parentPort.postMessage({ id, ok: true, own: ownHash && ownHash.digest("hex"), combined: combined.map((h) => h.digest("hex")), headShas, headSizes, size })
+    const size = stream(job, (current = file), ownHash ? [ownHash, ...combined] : combined)
+    if (size === CANCELLED) return parentPort.postMessage({ id, cancelled: true })
+    parentPort.postMessage({ id, ok: true, own: ownHash && ownHash.digest("hex"), combined: combined.map((h) => h.digest("hex")), headShas, headSizes, size, identities: job.identities })
   } catch (e) {
     parentPort.postMessage({ id, ok: false, path: current, reason: e && e.code === "ENOENT" ? "file vanished" : String((e && e.message) || e) })
   }
@@ -74,15 +109,20 @@ parentPort.on("message", ({ id, file, heads, own }) => {
 `
 
 type Reply = { readonly id: number } & (
-  | ({ readonly ok: true } & HashJobResult)
-  | { readonly ok: false; readonly path: string; readonly reason: string }
+  | ({ readonly ok: true; readonly cancelled?: undefined; readonly identities: ReadonlyArray<FileIdentity> } & HashJobResult)
+  | { readonly ok: false; readonly cancelled?: undefined; readonly path: string; readonly reason: string }
+  | { readonly ok?: undefined; readonly cancelled: true }
 )
 
 interface Lane {
   readonly worker: Worker
   readonly waiting: Map<number, (reply: Reply) => void>
-  /** Jobs posted and not answered yet, interrupted ones included: the worker still runs them. */
+  /** Per job slot, the id of a job cancelled and not answered yet, or 0; shared with the worker. */
+  readonly cancelled: Int32Array
+  /** Jobs posted and not answered yet, interrupted ones included until the worker reaches and drops them. */
   inFlight: number
+  /** Ids stay in 1..2^31-1, what an Int32Array slot holds; 0 marks a free slot. */
+  nextId: number
 }
 
 export interface HasherOptions {
@@ -93,6 +133,12 @@ export interface HasherOptions {
 /** Jobs queued in each worker at once, so that a worker never waits for the main thread between jobs. */
 const depth = 2
 
+/**
+ * Cancel slots per worker. A worker holds about `depth` jobs, plus interrupted ones for the length of a chunk,
+ * so two cancelled jobs 64 ids apart are never pending together in practice.
+ */
+const cancelSlots = 64
+
 export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
   readonly hash: (job: HashJob) => Effect.Effect<HashJobResult, HashError>
   readonly workers: number
@@ -102,11 +148,21 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
     const lanes = yield* Effect.acquireRelease(
       Effect.sync(() =>
         Array.from({ length: count }, (): Lane => {
-          const lane: Lane = { worker: new Worker(workerSource, { eval: true }), waiting: new Map(), inFlight: 0 }
+          const shared = new SharedArrayBuffer(cancelSlots * Int32Array.BYTES_PER_ELEMENT)
+          const lane: Lane = {
+            worker: new Worker(workerSource, { eval: true, workerData: { cancelled: shared } }),
+            waiting: new Map(),
+            cancelled: new Int32Array(shared),
+            inFlight: 0,
+            nextId: 1
+          }
           lane.worker.on("message", (reply: Reply) => {
             lane.inFlight--
             lane.waiting.get(reply.id)?.(reply)
             lane.waiting.delete(reply.id)
+            // Freed here, where every answer lands, whatever it is: a job interrupted just as it finished leaves
+            // no stale mark behind, and no mark is written once its answer is in (the canceller asks `waiting`).
+            Atomics.compareExchange(lane.cancelled, reply.id % cancelSlots, reply.id, 0)
           })
           return lane
         })
@@ -123,28 +179,36 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
       })
     }
     const slots = yield* Effect.makeSemaphore(count * depth)
-    let nextId = 0
 
     const post = (job: HashJob) =>
       Effect.async<HashJobResult, HashError>((resume) => {
         const lane = lanes.reduce((a, b) => (b.inFlight < a.inFlight ? b : a))
-        const id = nextId++
+        const id = lane.nextId
+        lane.nextId = id === 0x7fffffff ? 1 : id + 1
         lane.inFlight++
         lane.waiting.set(id, (reply) =>
           resume(
-            reply.ok
+            // a job is only cancelled once forgotten here, so this answer is for nobody; stated for the types
+            reply.cancelled
+              ? Effect.interrupt
+              : reply.ok
               ? Effect.succeed({
                   own: reply.own,
                   combined: reply.combined,
                   headShas: reply.headShas,
                   headSizes: reply.headSizes,
-                  size: reply.size
+                  size: reply.size,
+                  identities: reply.identities
                 })
               : Effect.fail(new HashError({ path: reply.path, reason: reply.reason }))
           )
         )
         lane.worker.postMessage({ id, file: job.file, heads: job.heads, own: job.own })
-        return Effect.sync(() => lane.waiting.delete(id))
+        // The permit is given back at once: the worker drops the job before its next chunk, or skips it unopened
+        // if it has not started it, and its answer only brings `inFlight` down.
+        return Effect.sync(() => {
+          if (lane.waiting.delete(id)) Atomics.store(lane.cancelled, id % cancelSlots, id)
+        })
       })
 
     const hash = (job: HashJob) =>

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Fiber } from "effect"
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { writeFileSync } from "node:fs"
+import { closeSync, constants, openSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { makeHasher } from "../../src/indexer/Hasher.js"
 import { tempDir } from "../support/Images.js"
@@ -16,7 +17,7 @@ describe("Hasher (worker pool)", () => {
     Effect.gen(function* () {
       const hasher = yield* makeHasher({ workers: 2 })
       for (const [name, f] of Object.entries(files)) {
-        expect(yield* hasher.hash({ file: p(name), heads: [], own: true })).toEqual({ own: f.sha256, combined: [], headShas: [], headSizes: [], size: f.size })
+        expect(yield* hasher.hash({ file: p(name), heads: [], own: true })).toMatchObject({ own: f.sha256, combined: [], headShas: [], headSizes: [], size: f.size })
       }
       const pairs = [["m1", "s1", combined.m1s1], ["m1", "q1", combined.m1q1], ["m2", "r2", combined.m2r2], ["m3", "q3", combined.m3q3]] as const
       const results = yield* Effect.all(pairs.map(([m, r]) => hasher.hash({ file: p(r), heads: [p(m)], own: false })), { concurrency: "unbounded" })
@@ -30,7 +31,7 @@ describe("Hasher (worker pool)", () => {
   it.scoped("gives the own and every combined hash from one read of the file", () =>
     Effect.gen(function* () {
       const hasher = yield* makeHasher({ workers: 1 })
-      expect(yield* hasher.hash({ file: p("s1"), heads: [p("m1"), p("m2")], own: true })).toEqual({
+      expect(yield* hasher.hash({ file: p("s1"), heads: [p("m1"), p("m2")], own: true })).toMatchObject({
         own: files.s1.sha256,
         combined: [combined.m1s1, createHash("sha256").update(files.m2.text).update(files.s1.text).digest("hex")],
         headShas: [files.m1.sha256, files.m2.sha256],
@@ -55,5 +56,75 @@ describe("Hasher (worker pool)", () => {
       const result = yield* Effect.either(hasher.hash({ file: p("nope"), heads: [p("m1")], own: true }))
       expect(result).toEqual(Either.left(expect.objectContaining({ _tag: "HashError", path: p("nope"), reason: "file vanished" })))
       expect((yield* hasher.hash({ file: p("m1"), heads: [], own: true })).own).toBe(files.m1.sha256)
+    }))
+
+  /**
+   * A sparse file that takes seconds to read (here 1 GiB takes 1 to 5 s on 2 cores, 4 GiB up to 20 s on busy
+   * ones), against under 200 ms for a stopped job to give way even then: the 1 s bound below tells the two
+   * apart without failing on a loaded machine.
+   */
+  const largeFile = (name: string) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        closeSync(openSync(p(name), "w"))
+        truncateSync(p(name), 4 * 1024 ** 3)
+        return p(name)
+      }),
+      (path) => Effect.sync(() => rmSync(path, { force: true }))
+    )
+
+  it.scopedLive("stops reading a file whose hash is interrupted, so the next job starts at once", () =>
+    Effect.gen(function* () {
+      const large = yield* largeFile("large")
+      const hasher = yield* makeHasher({ workers: 1 })
+      const running = yield* Effect.fork(hasher.hash({ file: large, heads: [], own: true }))
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(running)
+      const interrupted = performance.now()
+      const tiny = yield* hasher.hash({ file: p("m1"), heads: [], own: true })
+      const waited = performance.now() - interrupted
+      expect(tiny.own).toBe(files.m1.sha256)
+      expect(waited).toBeLessThan(1000)
+    }))
+
+  it.scopedLive("skips, unopened, a queued job whose hash is interrupted", () =>
+    Effect.gen(function* () {
+      const large = yield* largeFile("large-queued")
+      const hasher = yield* makeHasher({ workers: 1 })
+      // Opening a FIFO blocks until a writer comes: a worker that opened it would hang, and the tiny job with it.
+      // The finalizer (run before the pool's) plays that writer so that a failing test still ends.
+      const fifo = p("fifo")
+      execFileSync("mkfifo", [fifo])
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          try {
+            closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK))
+          } catch {
+            // no reader: the worker never opened it
+          }
+          rmSync(fifo)
+        })
+      )
+      const running = yield* Effect.fork(hasher.hash({ file: large, heads: [], own: true }))
+      const queued = yield* Effect.fork(hasher.hash({ file: fifo, heads: [], own: true }))
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(queued)
+      yield* Fiber.interrupt(running)
+      const interrupted = performance.now()
+      const tiny = yield* hasher.hash({ file: p("m1"), heads: [], own: true }).pipe(Effect.timeout("5 seconds"))
+      expect(tiny.own).toBe(files.m1.sha256)
+      expect(performance.now() - interrupted).toBeLessThan(1000)
+    }))
+
+  it.scoped("tells what each file it read was right after opening it: heads, then the file", () =>
+    Effect.gen(function* () {
+      const hasher = yield* makeHasher({ workers: 1 })
+      const result = yield* hasher.hash({ file: p("s1"), heads: [p("m1"), p("m2")], own: true })
+      expect(result.identities).toEqual(
+        [p("m1"), p("m2"), p("s1")].map((path) => {
+          const { dev, ino, size, mtimeMs, ctimeMs } = statSync(path)
+          return { path, dev, ino, size, mtimeMs, ctimeMs }
+        })
+      )
     }))
 })

@@ -3,16 +3,19 @@
  * (FileSystem, Path, CommandExecutor): provide `NodeContext.layer` from @effect/platform-node once, at the edge.
  */
 import { Layer } from "effect"
+import { CatalogStore } from "./indexer/CatalogStore.js"
 import { Hasher } from "./indexer/Hasher.js"
 import { Indexer } from "./indexer/Indexer.js"
-import { StreamsStore } from "./indexer/StreamsStore.js"
+import { VersionHasher } from "./indexer/VersionHasher.js"
+import { Generations } from "./publish/Generations.js"
 import { Metadata } from "./tree/Metadata.js"
 import { Scanner } from "./tree/Scanner.js"
 import { WatchService } from "./watch/WatchService.js"
 
-/** Scanning, metadata, hashing and writing: what `update` uses (`Indexer.rebuild`). */
+/** Scanning, metadata, hashing, the catalog store and the generations stream: what `update` uses (`Indexer.rebuild`). */
 export const IndexerLive = Indexer.Default.pipe(
-  Layer.provideMerge(Layer.mergeAll(Scanner.Default, Metadata.Default, Hasher.Default, StreamsStore.Default))
+  Layer.provideMerge(Layer.mergeAll(Scanner.Default, CatalogStore.Default, Generations.Default, VersionHasher.Default)),
+  Layer.provideMerge(Layer.mergeAll(Metadata.Default, Hasher.Default))
 )
 
 /** The service's loop (`WatchService.run`), with everything it uses. */

@@ -9,6 +9,7 @@ import { combinedKeys, type MetadataFtype, type RootfsFtype } from "../simplestr
 import type { Images, Index, Item, Product } from "../simplestreams/Streams.js"
 import { productArch, productKey, type Refusal, refusal, type VersionRef, versionDir } from "../tree/Layout.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
+import { encodeProduct } from "./CatalogText.js"
 
 export interface HashedFile {
   readonly name: string
@@ -80,10 +81,29 @@ export const aliasClashes = (products: Images["products"]): ReadonlyArray<string
     .map(([slot, keys]) => `alias ${slot} is claimed by ${keys.join(" and ")}: clients pick one of them silently`)
 }
 
+/**
+ * The same rule from product keys alone (`os:release:arch:variant`): the aliases and the architecture of a
+ * product follow from its key, so a commit checks every product without building any.
+ */
+export const aliasClashesOfKeys = (keys: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const owners = new Map<string, Array<string>>()
+  for (const key of keys) {
+    const [os = "", release = "", arch = "", variant = ""] = key.split(":")
+    for (const alias of productAliases(os, release, variant)) {
+      const slot = `${alias} (${canonicalArchitecture(arch) ?? arch})`
+      owners.set(slot, [...(owners.get(slot) ?? []), key])
+    }
+  }
+  return [...owners]
+    .filter(([, owning]) => owning.length > 1)
+    .map(([slot, owning]) => `alias ${slot} is claimed by ${owning.join(" and ")}: clients pick one of them silently`)
+}
+
 const byKey = <A>(entries: Iterable<readonly [string, A]>): Record<string, A> =>
   Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
-const fingerprints = (version: HashedVersion): ReadonlyArray<string> =>
+/** The image fingerprints of a version: one per rootfs and metadata file it was combined with. */
+export const fingerprints = (version: HashedVersion): ReadonlyArray<string> =>
   version.rootfs.flatMap((r) => Object.values(r.combined))
 
 const versionItems = (version: HashedVersion, options: CatalogOptions): Record<string, Item> => {
@@ -119,6 +139,25 @@ const productFields = (newest: HashedVersion): Omit<Product, "versions"> => {
   }
 }
 
+/** A product of these versions of it (sorted by version, or not: the newest speaks for the product). */
+export const productOf = (versions: ReadonlyArray<HashedVersion>, options: Omit<CatalogOptions, "incumbents">): Product => {
+  const sorted = [...versions].sort(compareVersions)
+  return {
+    ...productFields(sorted[sorted.length - 1]!),
+    versions: byKey(sorted.map((v) => [v.ref.version, { items: versionItems(v, options) }] as const))
+  }
+}
+
+/**
+ * Checks one version on its own, as the product it would make alone: every item must match the format
+ * clients accept. A version that would make the catalog invalid is refused alone, before it is merged, so
+ * no single version can fail the whole catalog.
+ */
+export const checkVersion = (version: HashedVersion, options: Omit<CatalogOptions, "incumbents">): Refusal | undefined => {
+  const encoded = encodeProduct(productOf([version], options))
+  return encoded._tag === "Left" ? refusal(versionDir(version.ref), `would not be valid in images.json: ${encoded.left}`) : undefined
+}
+
 const compareVersions = (a: HashedVersion, b: HashedVersion): number => {
   const ka = `${productKey(a.ref)}\u0000${a.ref.version}`
   const kb = `${productKey(b.ref)}\u0000${b.ref.version}`
@@ -144,6 +183,11 @@ export const buildCatalog = (versions: ReadonlyArray<HashedVersion>, options: Ca
   const byPrecedence = [...versions].sort((a, b) => incumbent(a) - incumbent(b) || compareVersions(a, b))
   for (const version of byPrecedence) {
     const dir = versionDir(version.ref)
+    const invalid = checkVersion(version, options)
+    if (invalid) {
+      refusals.push(invalid)
+      continue
+    }
     // A fingerprint listed twice breaks every launch of it ("More than one match"): the one already published
     // stays, else the first in folder order.
     const twin = fingerprints(version).find((f) => seen.has(f))
@@ -155,16 +199,7 @@ export const buildCatalog = (versions: ReadonlyArray<HashedVersion>, options: Ca
     const key = productKey(version.ref)
     grouped.set(key, [...(grouped.get(key) ?? []), version])
   }
-  const products = byKey(
-    [...grouped].map(([key, list]) => {
-      const newest = list[list.length - 1]!
-      const product: Product = {
-        ...productFields(newest),
-        versions: byKey(list.map((v) => [v.ref.version, { items: versionItems(v, options) }] as const))
-      }
-      return [key, product] as const
-    })
-  )
+  const products = byKey([...grouped].map(([key, list]) => [key, productOf(list, options)] as const))
   const keys = Object.keys(products)
   const images: Images = { content_id: "images", datatype: "image-downloads", format: "products:1.0", products }
   const index: Index = {

@@ -34,10 +34,10 @@ export interface HashJobResult {
    * compares them with its scan to know the bytes hashed are those of the file it planned, not of a
    * replacement renamed over it in between.
    */
-  readonly identities?: ReadonlyArray<FileIdentity>
+  readonly identities?: ReadonlyArray<OpenedFile>
 }
 
-export interface FileIdentity {
+export interface OpenedFile {
   readonly path: string
   readonly dev: number
   readonly ino: number
@@ -109,7 +109,7 @@ parentPort.on("message", ({ id, file, heads, own }) => {
 `
 
 type Reply = { readonly id: number } & (
-  | ({ readonly ok: true; readonly cancelled?: undefined; readonly identities: ReadonlyArray<FileIdentity> } & HashJobResult)
+  | ({ readonly ok: true; readonly cancelled?: undefined; readonly identities: ReadonlyArray<OpenedFile> } & HashJobResult)
   | { readonly ok: false; readonly cancelled?: undefined; readonly path: string; readonly reason: string }
   | { readonly ok?: undefined; readonly cancelled: true }
 )

@@ -57,6 +57,9 @@ export const versionFolderKind = (name: string): VersionFolderKind =>
  */
 const safeSegment = /^[A-Za-z0-9_:.-]+$/
 
+/** A metadata tarball or a rootfs by its name: the files of a version that are published. */
+export const isImageFileName = (name: string): boolean => isMetadataFileName(name) || rootfsFtype(name) !== undefined
+
 /** Checks the folders above the files of a version; the arch must be one the clients know. */
 export const checkVersionRef = (ref: VersionRef): Refusal | undefined => {
   const dir = versionDir(ref)
@@ -114,6 +117,8 @@ export const planVersion = <F extends FileEntry>(
     return refusal(dir, "no rootfs file (*.squashfs, rootfs.tar.xz, root.tar.xz, *.qcow2 or disk-kvm.img)")
   }
   for (const f of [...metadata, ...rootfs]) {
+    // the name goes verbatim into the item path: one clients would mangle must not reach the catalog
+    if (!safeSegment.test(f.name)) return refusal(`${dir}/${f.name}`, `file name has characters other than A-Z a-z 0-9 _ : . -`)
     if (f.size === 0) return refusal(`${dir}/${f.name}`, "empty file")
   }
   for (const f of rootfs) {

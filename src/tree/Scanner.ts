@@ -7,8 +7,10 @@ import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect } from "effect"
 import type { Stats } from "node:fs"
 import { readdir, realpath, stat } from "node:fs/promises"
+import { type FileIdentity, sameIdentity } from "./Identity.js"
 import {
   type FileEntry,
+  isImageFileName,
   isWithin,
   planVersion,
   type Refusal,
@@ -19,13 +21,10 @@ import {
   versionFolderKind
 } from "./Layout.js"
 
-/** A file of a version as found on disk. */
-export interface FoundFile extends FileEntry {
+/** A file of a version as found on disk, with what tells it again: device, inode, size, mtime, ctime. */
+export interface FoundFile extends FileEntry, FileIdentity {
   /** Absolute path. */
   readonly path: string
-  readonly dev: number
-  readonly ino: number
-  readonly mtimeMs: number
 }
 
 export type FoundPlan = VersionPlan<FoundFile>
@@ -58,15 +57,27 @@ interface Entry {
   readonly name: string
   readonly full: string
   readonly kind: "dir" | "file" | "other"
+  /** The entry itself is a symlink (to a place inside the images folder). */
+  readonly symlink: boolean
   /** For files (and whatever a symlink leads to). */
   readonly info: Stats | undefined
 }
 
+/**
+ * Why a folder reached through a symlink is refused: the file watcher does not follow symlinks, so changes
+ * under it would arrive on the target's path or not at all, and what is published would go stale.
+ */
+const symlinkedFolder = (real: string) =>
+  `a symlink to a folder (${real}): changes inside it are not seen; use a real folder or a bind mount`
+
+/** A path below the images folder with a hidden segment: an upload in progress, never published under any name. */
+const hiddenBelow = (realRoot: string, real: string, sep: string) =>
+  real.slice(realRoot.length + 1).split(sep).some((s) => s.startsWith("."))
+
 class FolderReadError extends Data.TaggedError("FolderReadError")<{ readonly path: string; readonly reason: string }> {}
 
 /** The same file, unchanged: what a cached hash is keyed by. */
-export const sameFile = (a: FoundFile, b: FoundFile): boolean =>
-  a.name === b.name && a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs
+export const sameFile = (a: FoundFile, b: FoundFile): boolean => sameIdentity(a, b)
 
 export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner", {
   effect: Effect.gen(function* () {
@@ -106,19 +117,31 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
           const entries = await Promise.all(
             dirents.map(async (dirent): Promise<Entry | undefined> => {
               const full = path.join(dir, dirent.name)
-              if (dirent.isSymbolicLink()) {
-                const real = await realpath(full).catch(() => undefined)
+              const relName = rel ? `${rel}/${dirent.name}` : dirent.name
+              const symlink = dirent.isSymbolicLink()
+              if (symlink && dirent.name.startsWith(".")) return undefined
+              let real: string | undefined
+              if (symlink) {
+                real = await realpath(full).catch(() => undefined)
                 if (real === undefined) return undefined
                 if (!isWithin(realRoot, real, path.sep)) {
-                  refusals.push(refusal(rel ? `${rel}/${dirent.name}` : dirent.name, `symlink leading outside the images folder (to ${real})`))
+                  refusals.push(refusal(relName, `symlink leading outside the images folder (to ${real})`))
+                  return undefined
+                }
+                if (hiddenBelow(realRoot, real, path.sep)) {
+                  refusals.push(refusal(relName, `symlink into a hidden folder or file (${real}): uploads in progress are never published`))
                   return undefined
                 }
               }
-              const needsStat = dirent.isSymbolicLink() || dirent.isFile()
+              const needsStat = symlink || dirent.isFile()
               const info = needsStat ? await stat(full).catch(() => undefined) : undefined
               if (needsStat && info === undefined) return undefined
               const kind = info ? (info.isDirectory() ? "dir" : info.isFile() ? "file" : "other") : dirent.isDirectory() ? "dir" : "other"
-              return { name: dirent.name, full, kind, info }
+              if (symlink && kind === "dir") {
+                refusals.push(refusal(relName, symlinkedFolder(real!)))
+                return undefined
+              }
+              return { name: dirent.name, full, kind, symlink, info }
             })
           )
           return entries.filter((e): e is Entry => e !== undefined)
@@ -132,10 +155,12 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
         const files: Array<FoundFile> = []
         const refusals: Array<Refusal> = []
         const entries = yield* list(realRoot, full, relPath, refusals)
-        if (refusals[0]) return refusals[0]
+        // a bad symlink refuses the version when it stands for one of its image files; other files are ignored
+        const imageRefusal = refusals.find((r) => isImageFileName(r.path.slice(r.path.lastIndexOf("/") + 1)))
+        if (imageRefusal) return imageRefusal
         for (const { name, full, kind, info } of entries) {
           if (kind !== "file" || !info || name.startsWith(".")) continue
-          files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs })
+          files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs })
         }
         return planVersion(ref, files)
       })
@@ -202,6 +227,9 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
         if (real === undefined) return { _tag: "Absent" } as const
         if (!isWithin(realRoot, real, path.sep)) {
           return { _tag: "Refused", refusal: refusal(rel, `symlink leading outside the images folder (to ${real})`) } as const
+        }
+        if (real !== path.join(realRoot, ...segments)) {
+          return { _tag: "Refused", refusal: refusal(rel, symlinkedFolder(real)) } as const
         }
         const info = yield* Effect.promise(() => stat(full).catch(() => undefined))
         if (!info?.isDirectory()) return { _tag: "Absent" } as const

@@ -1,0 +1,93 @@
+/**
+ * Where the catalog is stored: `images.json` and `index.json` in the streams folder. This is the local-folder
+ * store; another (object storage, say) can replace the service. Each file is written to a temp file in the
+ * same folder, fsynced and renamed over the old one, `images.json` first and `index.json` last, so a reader
+ * never sees a torn file or an index naming products the catalog lacks. The text comes validated from
+ * CatalogText; a file whose bytes would not change is left alone.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { stat } from "node:fs/promises"
+import { Data, Effect, Option, Schema } from "effect"
+import { Images } from "../simplestreams/Streams.js"
+import { removeStaleTemps as removeTemps, writeFileAtomic } from "./AtomicFile.js"
+
+export class StreamsWriteError extends Data.TaggedError("StreamsWriteError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot write ${this.path}: ${this.reason}`
+  }
+}
+
+export interface CatalogFiles {
+  readonly images: string
+  readonly index: string
+}
+
+export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-server/CatalogStore", {
+  effect: Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    /** What this process last wrote (or found) in each streams folder: no need to read 10 MB to compare. */
+    const known = new Map<string, CatalogFiles>()
+
+    const writeAtomic = (target: string, text: string) =>
+      writeFileAtomic(target, text).pipe(
+        Effect.mapError((e) => new StreamsWriteError({ path: target, reason: e.message })),
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.provideService(Path.Path, path)
+      )
+
+    const readText = (file: string) => fs.readFileString(file).pipe(Effect.option, Effect.map(Option.getOrUndefined))
+
+    /**
+     * Writes both files, images.json first. Uninterruptible: a stop request waits for the renames, so both
+     * files stay whole and agree. `checkDisk` compares with the files on disk rather than with what this
+     * process wrote last (after another writer). Returns whether anything was written.
+     */
+    const write = (streamsDir: string, files: CatalogFiles, options: { readonly checkDisk?: boolean } = {}) =>
+      Effect.gen(function* () {
+        const imagesPath = path.join(streamsDir, "images.json")
+        const indexPath = path.join(streamsDir, "index.json")
+        let before = options.checkDisk ? undefined : known.get(streamsDir)
+        if (before === undefined) before = { images: (yield* readText(imagesPath)) ?? "", index: (yield* readText(indexPath)) ?? "" }
+        yield* fs
+          .makeDirectory(streamsDir, { recursive: true })
+          .pipe(Effect.mapError((e) => new StreamsWriteError({ path: streamsDir, reason: e.message })))
+        const sameImages = before.images === files.images
+        const sameIndex = before.index === files.index
+        // what is on disk is unknown after a failed write: compare with the disk next time
+        known.delete(streamsDir)
+        if (!sameImages) yield* writeAtomic(imagesPath, files.images)
+        if (!sameIndex) yield* writeAtomic(indexPath, files.index)
+        known.set(streamsDir, files)
+        return !(sameImages && sameIndex)
+      }).pipe(Effect.uninterruptible)
+
+    /** Reads the published catalog, or None when there is none or it is not readable as one. */
+    const readImages = (streamsDir: string) =>
+      fs.readFileString(path.join(streamsDir, "images.json")).pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.parseJson(Images))),
+        Effect.option
+      )
+
+    /** Changes whenever images.json is replaced: another writer is seen by a stamp this process did not make. */
+    const stamp = (streamsDir: string) =>
+      Effect.promise(() =>
+        stat(path.join(streamsDir, "images.json")).then(
+          (s) => `${s.ino}:${s.mtimeMs}:${s.size}`,
+          () => undefined
+        )
+      )
+
+    /** Removes temp files a kill -9 left in the streams folder. */
+    const removeStaleTemps = (streamsDir: string) =>
+      removeTemps(streamsDir, ["images.json", "index.json"]).pipe(
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.provideService(Path.Path, path)
+      )
+
+    return { write, readImages, stamp, removeStaleTemps } as const
+  })
+}) {}

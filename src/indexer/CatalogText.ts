@@ -1,0 +1,84 @@
+/**
+ * The text of `images.json` and `index.json`, kept per product so that a change re-encodes only the products
+ * it touched: each product is validated with its Schema and encoded once, and the files are joined from
+ * those pieces. The bytes are exactly `canonicalJson` of the whole catalog, whichever way they were made, so
+ * `update` and `watch` write the same bytes for the same tree. Pure: no I/O.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import { canonicalJson, type Images, type Index, Product } from "../simplestreams/Streams.js"
+
+const indent = (text: string, by: string) => text.replace(/\n/g, `\n${by}`)
+
+/** Why a product cannot be encoded, in words: the first problem the Schema found, with where. */
+export const schemaProblem = (error: ParseResult.ParseError): string => {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  if (!issue) return error.message
+  return `${issue.path.map(String).join(".")}: ${issue.message}`
+}
+
+export const encodeProduct = (product: Product): Either.Either<string, string> =>
+  Either.mapLeft(
+    Either.map(Schema.encodeEither(Product)(product), (encoded) => canonicalJson(encoded).trimEnd()),
+    schemaProblem
+  )
+
+export class CatalogText {
+  /** The encoded product, indented as it stands in images.json, by product key. */
+  private readonly pieces = new Map<string, string>()
+  private sortedKeys: Array<string> | undefined = []
+
+  /** Sets (or, with undefined, removes) one product; a product that does not validate is left out and named. */
+  setProduct(key: string, product: Product | undefined): Either.Either<void, string> {
+    if (product === undefined) {
+      if (this.pieces.delete(key)) this.sortedKeys = undefined
+      return Either.void
+    }
+    const encoded = encodeProduct(product)
+    if (Either.isLeft(encoded)) {
+      if (this.pieces.delete(key)) this.sortedKeys = undefined
+      return Either.left(encoded.left)
+    }
+    if (!this.pieces.has(key)) this.sortedKeys = undefined
+    this.pieces.set(key, indent(encoded.right, "    "))
+    return Either.void
+  }
+
+  get size(): number {
+    return this.pieces.size
+  }
+
+  keys(): ReadonlyArray<string> {
+    // the order canonicalJson gives: Object.keys of an object built from the sorted keys
+    this.sortedKeys ??= Object.keys(Object.fromEntries([...this.pieces.keys()].sort().map((k) => [k, 0])))
+    return this.sortedKeys
+  }
+
+  imagesJson(): string {
+    const keys = this.keys()
+    const products =
+      keys.length === 0 ? "{}" : `{\n${keys.map((k) => `    ${JSON.stringify(k)}: ${this.pieces.get(k)!}`).join(",\n")}\n  }`
+    return `{\n  "content_id": "images",\n  "datatype": "image-downloads",\n  "format": "products:1.0",\n  "products": ${products}\n}\n`
+  }
+
+  index(): Index {
+    const keys = this.keys()
+    return {
+      format: "index:1.0",
+      index:
+        keys.length === 0
+          ? {}
+          : { images: { datatype: "image-downloads", path: "streams/v1/images.json", format: "products:1.0", products: [keys[0]!, ...keys.slice(1)] } }
+    }
+  }
+
+  indexJson(): string {
+    return canonicalJson(this.index())
+  }
+
+  /** The whole catalog from scratch, for callers that hold products as values. */
+  static of(images: Images): CatalogText {
+    const text = new CatalogText()
+    for (const [key, product] of Object.entries(images.products)) text.setProduct(key, product)
+    return text
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The effects around the Publisher, and no decisions: it carries out the commands (scan these folders, hash
+ * this version, remember this, write the catalog, say this) and answers with what happened, until the
+ * publisher has nothing more to do. `update` and `watch` run the same shell; they differ in whether a failed
+ * write stops the run (`update`) or is tried again with backoff (`watch`), and in the memory they keep.
+ */
+import { Clock, Effect, Either, LogLevel } from "effect"
+import { aliasClashesOfKeys } from "../indexer/Catalog.js"
+import { CatalogStore, type StreamsWriteError } from "../indexer/CatalogStore.js"
+import type { CatalogText } from "../indexer/CatalogText.js"
+import { VersionHasher } from "../indexer/VersionHasher.js"
+import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
+import { Generations } from "./Generations.js"
+import type { Journal } from "./Journal.js"
+import type { Command, Draft, Publisher } from "./Publisher.js"
+
+export interface ShellSettings {
+  /** Absolute. */
+  readonly imagesDir: string
+  readonly streamsDir: string
+  /** `fail`: a catalog that cannot be written stops the run (update); `retry`: it is tried again (watch). */
+  readonly onWriteFailure: "fail" | "retry"
+  readonly journal?: Journal | undefined
+}
+
+export const makePublishShell = (publisher: Publisher, text: CatalogText, settings: ShellSettings) =>
+  Effect.gen(function* () {
+    const scanner = yield* Scanner
+    const versions = yield* VersionHasher
+    const store = yield* CatalogStore
+    const generations = yield* Generations
+    const toldClashes = new Set<string>()
+    let hashedCount = 0
+    const now = Clock.currentTimeMillis
+    const join = (rel: string) => `${settings.imagesDir}/${rel}`
+
+    /** Carries out the commands that need no answer; returns those that do. */
+    const sayAndRemember = (commands: ReadonlyArray<Command>) =>
+      Effect.gen(function* () {
+        const rest: Array<Command> = []
+        for (const c of commands) {
+          if (c._tag === "Tell") yield* Effect.logWarning(`refused ${join(c.refusal.path)}: ${c.refusal.reason}`)
+          else if (c._tag === "Log") yield* Effect.logWithLevel(logLevel(c.level), c.message)
+          else if (c._tag === "Remember") {
+            if (settings.journal) yield* settings.journal.remember(c.key, c.remembered)
+          } else rest.push(c)
+        }
+        return rest
+      })
+
+    const commit = (draft: Draft): Effect.Effect<Array<Command>, StreamsWriteError> =>
+      Effect.gen(function* () {
+        for (const pk of draft.products) {
+          const set = text.setProduct(pk, publisher.product(pk))
+          if (Either.isLeft(set)) yield* Effect.logError(`product ${pk} left out of the catalog: ${set.left}`)
+        }
+        const written = yield* Effect.either(store.write(settings.streamsDir, { images: text.imagesJson(), index: text.indexJson() }))
+        const at = yield* now
+        if (Either.isLeft(written)) {
+          if (settings.onWriteFailure === "fail") return yield* Effect.fail(written.left)
+          return publisher.commitFailed(written.left.message, at)
+        }
+        const generation = publisher.committed(draft, at)
+        if (generation) {
+          if (settings.journal) {
+            yield* settings.journal.generation({ number: generation.number, at, added: generation.added.map((a) => a.key), withdrawn: generation.withdrawn })
+          }
+          yield* generations.publish(generation)
+        }
+        for (const clash of aliasClashesOfKeys(text.keys())) {
+          if (!toldClashes.has(clash)) yield* Effect.logWarning(clash)
+          toldClashes.add(clash)
+        }
+        return []
+      })
+
+    /** Scans each folder and tells the publisher what it holds. */
+    const scan = (keys: ReadonlyArray<string>) =>
+      Effect.forEach([...new Set(keys)], (key) => Effect.map(scanner.scanVersion(settings.imagesDir, key), (found) => [key, found] as const), {
+        concurrency: 16
+      }).pipe(
+        Effect.flatMap((found) =>
+          Effect.map(now, (at) => found.flatMap(([key, scanned]) => publisher.seen(key, scanned, at)))
+        )
+      )
+
+    /** Hashes the versions at once on the worker pool, each answered as soon as it is done. */
+    const hash = (commands: ReadonlyArray<Extract<Command, { _tag: "Hash" }>>) =>
+      Effect.gen(function* () {
+        const how = yield* versions.hashPlanFor(commands.map((c) => c.plan), publisher.compat)
+        const next: Array<Command> = []
+        yield* Effect.forEach(
+          commands,
+          ({ key, plan }) =>
+            Effect.gen(function* () {
+              hashedCount++
+              const result = yield* Effect.either(versions.hashVersion(plan, how))
+              // bytes read from a file that was replaced or rewritten meanwhile are not that file's: again
+              const moved = !(yield* versions.stillSame(plan))
+              next.push(...(yield* sayAndRemember(publisher.hashed(key, plan, result, moved, yield* now))))
+            }),
+          { concurrency: versions.workers + 2, discard: true }
+        )
+        return next
+      })
+
+    /** Runs commands, and what their answers bring, until the publisher has nothing due. */
+    const run = (initial: ReadonlyArray<Command>): Effect.Effect<void, StreamsWriteError | ImagesFolderError> =>
+      Effect.gen(function* () {
+        let queue = yield* sayAndRemember(initial)
+        for (;;) {
+          if (queue.length === 0) queue = yield* sayAndRemember(publisher.tick(yield* now))
+          if (queue.length === 0) return
+          const scans = queue.flatMap((c) => (c._tag === "Scan" ? c.keys : []))
+          const hashes = queue.filter((c): c is Extract<Command, { _tag: "Hash" }> => c._tag === "Hash")
+          const drafts = queue.flatMap((c) => (c._tag === "Commit" ? [c.draft] : []))
+          queue = []
+          if (scans.length > 0) queue.push(...(yield* sayAndRemember(yield* scan(scans))))
+          if (hashes.length > 0) queue.push(...(yield* hash(hashes)))
+          // a commit drafted before other answers came is drafted again by the next tick
+          if (drafts.length > 0 && queue.length === 0) queue.push(...(yield* sayAndRemember(yield* commit(drafts[drafts.length - 1]!))))
+        }
+      })
+
+    /** Versions hashed so far (the rest came from memory). */
+    const hashed = () => hashedCount
+
+    return { run, hashed } as const
+  })
+
+const logLevel = (level: Extract<Command, { _tag: "Log" }>["level"]): LogLevel.LogLevel =>
+  level === "Debug" ? LogLevel.Debug : level === "Info" ? LogLevel.Info : level === "Warning" ? LogLevel.Warning : LogLevel.Error

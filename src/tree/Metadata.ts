@@ -1,6 +1,7 @@
 /**
  * Reads metadata.yaml out of a metadata tarball. Decompression is left to the host's own tools (xz, gzip,
- * bzip2, zstd), chosen by magic bytes; only the first entries are read, until metadata.yaml is found.
+ * bzip2, zstd), chosen by magic bytes. The bytes are read until TarScan settles: the archive's end, a rootfs
+ * entry, or its cap on decompressed bytes, which stops a decompression bomb (and the tool with it) early.
  */
 import { Command, CommandExecutor, FileSystem } from "@effect/platform"
 import { isPlatformError, type PlatformError } from "@effect/platform/Error"
@@ -63,6 +64,8 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
             Effect.mapError(() => problem(`${compression}-compressed, but '${compression}' cannot run on this host`))
           )
           const stderr = yield* proc.stderr.pipe(Stream.decodeText(), Stream.mkString, Effect.fork)
+          // a scan settled before the output's end (a rootfs, a bomb past the cap) leaves the scope with the tool
+          // still running: leaving kills it, so it decompresses no further
           const { drained, result } = yield* scanTar(proc.stdout)
           if (result._tag === "Invalid" && drained) {
             // the output ended before the archive did: a broken compressed file says so on stderr
@@ -100,16 +103,28 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
         return yield* toMetadata(result)
       }).pipe(catchPlatform)
 
-    /** Exit code and stdout of a short command whose output is small. */
-    const capture = (command: Command.Command) =>
+    /**
+     * Exit code and stdout of a command, or None as soon as stdout passes `limit` bytes: the command is then
+     * stopped (leaving the scope kills it), not read to its end.
+     */
+    const capture = (command: Command.Command, limit: number) =>
       Effect.scoped(
         Effect.gen(function* () {
           const proc = yield* Command.start(command)
-          const [out] = yield* Effect.all(
-            [proc.stdout.pipe(Stream.runCollect), proc.stderr.pipe(Stream.runDrain)],
-            { concurrency: "unbounded" }
+          // drained aside: a command stopped early must not wait on its stderr
+          yield* proc.stderr.pipe(Stream.runDrain, Effect.forkScoped)
+          const out = yield* proc.stdout.pipe(
+            Stream.runFoldWhile(
+              { chunks: [] as Array<Uint8Array>, bytes: 0 },
+              (s) => s.bytes <= limit,
+              (s, chunk) => {
+                s.chunks.push(chunk)
+                return { chunks: s.chunks, bytes: s.bytes + chunk.length }
+              }
+            )
           )
-          return { code: yield* proc.exitCode, out: Buffer.concat([...out]) }
+          if (out.bytes > limit) return Option.none()
+          return Option.some({ code: yield* proc.exitCode, out: Buffer.concat(out.chunks) })
         })
       ).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
 
@@ -122,10 +137,12 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
     const readXzBatch = (paths: ReadonlyArray<string>) =>
       Effect.gen(function* () {
         const settled = new Map<string, Either.Either<ImageMetadata, MetadataProblem>>()
-        const listed = yield* capture(Command.make("xz", "--robot", "--list", "--", ...paths))
+        // two short lines a file: a name and its sizes
+        const listed = yield* capture(Command.make("xz", "--robot", "--list", "--", ...paths), paths.length * 8192)
+        if (Option.isNone(listed)) return settled
         const sizes = new Map<string, number>()
         let name: string | undefined
-        for (const line of listed.out.toString("utf8").split("\n")) {
+        for (const line of listed.value.out.toString("utf8").split("\n")) {
           const [kind, a, , , uncompressed] = line.split("\t")
           if (kind === "name") name = a
           else if (kind === "file" && name !== undefined) sizes.set(name, Number(uncompressed))
@@ -139,15 +156,18 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
           return true
         })
         if (batch.length === 0) return settled
-        const unpacked = yield* capture(Command.make("xz", "-dc", "--", ...batch))
-        // a broken file shifts every later one: then each file is read alone
-        if (unpacked.code !== 0) return settled
+        // the listed sizes come from each file's index, which xz checks only after writing the bytes: an index
+        // that understates a size (a bomb passing as a small file) shows as more output than listed, and xz is
+        // stopped there, not read on into memory
+        const unpacked = yield* capture(Command.make("xz", "-dc", "--", ...batch), held)
+        // a broken or lying file shifts every later one: then each file is read alone, under TarScan's cap
+        if (Option.isNone(unpacked) || unpacked.value.code !== 0 || unpacked.value.out.length !== held) return settled
+        const out = unpacked.value.out
         let offset = 0
         for (const path of batch) {
           const size = sizes.get(path)!
-          if (offset + size > unpacked.out.length) break
           const scan = new TarScan()
-          const result = scan.push(unpacked.out.subarray(offset, offset + size))
+          const result = scan.push(out.subarray(offset, offset + size))
           offset += size
           settled.set(path, toMetadata(result._tag === "More" ? scan.end() : result))
         }

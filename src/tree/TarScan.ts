@@ -3,9 +3,22 @@
  * by chunk, it keeps `metadata.yaml` (or `./metadata.yaml`) and reads on to the end of the archive, to tell a
  * metadata tarball from a unified image: it stops at the first `rootfs/` or `rootfs.img` entry, so a unified
  * image is never read further than needed. ustar, GNU long names and pax `path` records are understood.
+ * It sees every decompressed byte, so it is also where a decompression bomb is stopped: past
+ * `metadataTarballLimit` bytes it refuses, and its caller stops reading.
  */
 
 export const metadataYamlLimit = 1024 * 1024 // the daemon reads at most 1 MiB of YAML
+
+/**
+ * A metadata tarball holds metadata.yaml (at most 1 MiB, see above) and a few templates: some KiB in practice.
+ * 32 MiB leaves room for generous templates, yet stops a decompression bomb (a small file that decompresses to
+ * GiBs, to be read to its end) after a fraction of a second of decompressing.
+ */
+export const metadataTarballLimit = 32 * 1024 * 1024
+const tooLarge: TarScanResult = {
+  _tag: "Invalid",
+  reason: `decompresses to more than ${metadataTarballLimit / 1024 / 1024} MiB: not a metadata tarball`
+}
 
 export type TarScanResult =
   | { readonly _tag: "More" }
@@ -54,10 +67,24 @@ export class TarScan {
   private nextName: string | undefined
   private metadata: Uint8Array | undefined
   private done: TarScanResult | undefined
+  /** Decompressed bytes pushed so far, skipped bodies included. */
+  private read = 0
 
-  /** Feeds the next decompressed bytes; returns Found or Invalid once the archive's end or a rootfs is seen. */
+  /**
+   * Feeds the next decompressed bytes; returns Found or Invalid once the archive's end or a rootfs is seen, or
+   * once more than `metadataTarballLimit` bytes came without either.
+   */
   push(chunk: Uint8Array): TarScanResult {
     if (this.done) return this.done
+    const room = metadataTarballLimit - this.read
+    this.read += chunk.length
+    if (chunk.length <= room) return this.consume(chunk)
+    // what the bytes within the cap settle stands: only an archive still unsettled at the cap is refused
+    const within = this.consume(chunk.subarray(0, room))
+    return within._tag === "More" ? this.finish(tooLarge) : within
+  }
+
+  private consume(chunk: Uint8Array): TarScanResult {
     if (this.skip > 0) {
       const dropped = Math.min(this.skip, chunk.length)
       this.skip -= dropped

@@ -3,10 +3,10 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { rmSync, writeFileSync } from "node:fs"
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Metadata } from "../../src/tree/Metadata.js"
-import { tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
+import { tempDir, writeBombTarball, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 
 const dir = tempDir()
@@ -67,6 +67,63 @@ describe.skipIf(!haveTools("tar", "xz", "gzip", "bzip2", "mksquashfs"))("Metadat
         expect(yield* read("noarch.tar.xz")).toEqual(Either.left({ reason: "metadata.yaml has no architecture" }))
         writeMetadataTarball(join(dir, "nodate.tar.xz"), "architecture: amd64\ncreation_date: 0\n")
         expect(yield* read("nodate.tar.xz")).toEqual(Either.left({ reason: expect.stringContaining("creation_date") }))
+      }))
+  })
+})
+
+/**
+ * The bomb of the report: 4 GiB of zeros, which takes over 4 s to read whole even on a fast machine; cheap to
+ * make, since it repeats 16 MiB of zeros compressed once.
+ */
+const bombSize = 4 * 1024 * 1024 * 1024
+/** Smaller for the batch: a batch that is not stopped holds every byte of it in memory. */
+const liarSize = 1024 * 1024 * 1024
+const tooLarge = Either.left({ reason: "decompresses to more than 32 MiB: not a metadata tarball" })
+/**
+ * Reading 32 MiB of zeros takes well under a second, but a machine loaded by other test runs (load 16 on 2
+ * cores) was seen taking up to 2 s; a bomb read whole takes twice this or more.
+ */
+const nearTheCap = 3000
+
+/** Processes whose command line names `path`: a refused bomb must leave no decompressor behind. */
+const processesReading = (path: string) =>
+  readdirSync("/proc").filter((pid) => {
+    try {
+      return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(path)
+    } catch {
+      return false // the process ended while we looked
+    }
+  })
+
+describe.skipIf(!haveTools("xz", "gzip"))("Metadata on decompression bombs", () => {
+  layer(TestLive)((it) => {
+    for (const compression of ["xz", "gzip", "none"] as const) {
+      it.effect(`refuses a ${compression} tarball of 4 GiB of zeros ending in a valid metadata.yaml, and stops near the cap`, () =>
+        Effect.gen(function* () {
+          const path = join(dir, `bomb-${compression}`)
+          writeBombTarball(path, bombSize, { compression })
+          const started = performance.now()
+          const result = yield* read(`bomb-${compression}`)
+          const took = performance.now() - started
+          expect(result).toEqual(tooLarge)
+          expect(took).toBeLessThan(nearTheCap)
+          expect(processesReading(path)).toEqual([])
+        }))
+    }
+
+    it.effect("readAll refuses an xz bomb whose index claims a few KiB, and still reads the file batched with it", () =>
+      Effect.gen(function* () {
+        const good = join(dir, "next-to-liar.tar.xz")
+        const liar = join(dir, "liar.tar.xz")
+        writeMetadataTarball(good)
+        writeBombTarball(liar, liarSize, { compression: "xz", lieAboutSize: true })
+        const started = performance.now()
+        const results = yield* Effect.flatMap(Metadata, (m) => m.readAll([good, liar]))
+        const took = performance.now() - started
+        expect(results.get(liar)).toEqual(tooLarge)
+        expect(results.get(good)).toSatisfy(Either.isRight)
+        expect(took).toBeLessThan(nearTheCap)
+        expect(processesReading(liar)).toEqual([])
       }))
   })
 })

@@ -18,6 +18,8 @@ export interface WatchStart {
   readonly settle?: string
   /** The config file; default one that does not exist. */
   readonly config?: string
+  /** Seconds between full reconciles; default the service's. */
+  readonly reconcileInterval?: string
 }
 
 export const startWatch = (w: WebRoot, options: WatchStart = {}): WatchProcess => {
@@ -25,7 +27,8 @@ export const startWatch = (w: WebRoot, options: WatchStart = {}): WatchProcess =
   const child = spawn(process.execPath, [
     binPath, "--log-file", join(w.root, "watch.log"), "--config", options.config ?? join(w.root, "none.toml"), "--verbose",
     "watch", "--img-dir", w.images, "--streams-dir", w.streams, "--state-dir", join(w.root, "state"),
-    "--pidfile", join(w.root, "watch.pid"), "--settle", options.settle ?? "0.5"
+    "--pidfile", join(w.root, "watch.pid"), "--settle", options.settle ?? "0.5",
+    ...(options.reconcileInterval ? ["--reconcile-interval", options.reconcileInterval] : [])
   ], { stdio: ["ignore", "ignore", "pipe"] })
   child.stderr!.on("data", (d: Buffer) => (log += d.toString()))
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))

@@ -1,0 +1,162 @@
+/**
+ * What hostile uploaders and real hosts do to the service, each a defect seen before it was fixed: an odd file
+ * name, a file replaced while `update` hashes it, a broken version re-read on every reconcile, a full disk
+ * under the catalog, symlinked version folders. Real processes over real files.
+ */
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import { execFileSync, spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs"
+import { join } from "node:path"
+import { binPath, runBin } from "../support/Bin.js"
+import { tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
+import { haveRoot, haveTools } from "../support/Tools.js"
+import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
+import { publishedVersions, readCatalog, sleep, startWatch, waitFor, type WatchProcess, type WatchStart } from "../support/WatchProcess.js"
+
+const key = "debian/bookworm/amd64/default"
+const running: Array<WatchProcess> = []
+const watchOn = (w: WebRoot, options: WatchStart = {}) => {
+  const p = startWatch(w, options)
+  running.push(p)
+  return p
+}
+const mounts: Array<string> = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop("SIGKILL")))
+  for (const m of mounts.splice(0)) execFileSync("umount", ["-l", m])
+})
+const published = (w: WebRoot, v: string, k = key) => publishedVersions(w).includes(`${k}/${v}`)
+const update = (w: WebRoot) => runBin(["--log-file", join(w.root, "u.log"), "--config", join(w.root, "none.toml"), "update", "--img-dir", w.images, "--streams-dir", w.streams])
+/** Bytes this process has read through read(2) so far, page cache or not. */
+const bytesRead = (pid: number) => Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, "utf8"))![1])
+const sparse = (target: string, size: number, seed: string) => {
+  const fd = openSync(target, "w")
+  writeSync(fd, seed, 0)
+  writeSync(fd, seed, size - seed.length)
+  closeSync(fd)
+}
+const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex")
+
+describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("hostile uploads", () => {
+  it("refuses alone a version with a file name clients would mangle: update exits 0 and the service publishes the rest", async () => {
+    const w = makeWebRoot()
+    addContainer(w, `${key}/20240101_10:00`, "a")
+    const odd = w.version(`${key}/20240102_10:00`)
+    writeMetadataTarball(join(odd, "lxd.tar.xz"))
+    writeSquashfs(join(odd, "my image (copy).squashfs"), "odd")
+    const u = update(w)
+    expect(u.code, u.stderr).toBe(0)
+    expect(u.stderr).toContain(`refused ${odd}/my image (copy).squashfs: file name has characters other than`)
+    expect(published(w, "20240101_10:00")).toBe(true)
+    expect(published(w, "20240102_10:00")).toBe(false)
+
+    rmSync(w.streams, { recursive: true })
+    const watch = watchOn(w)
+    await waitFor("the good version", () => published(w, "20240101_10:00"))
+    addContainer(w, `${key}/20240103_10:00`, "c")
+    await waitFor("a later version, so the service is alive", () => published(w, "20240103_10:00"))
+    expect(watch.child.exitCode).toBe(null)
+    expect(published(w, "20240102_10:00")).toBe(false)
+  })
+
+  it("update never publishes the hash of a file replaced while it was being hashed", async () => {
+    const w = makeWebRoot()
+    const v = addContainer(w, `${key}/20240101_10:00`, "a")
+    const rootfs = join(v, "rootfs.squashfs")
+    sparse(rootfs, 1536 * 1024 * 1024, "old bytes")
+    const child = spawn(process.execPath, [binPath, "--log-file", join(w.root, "u.log"), "--config", join(w.root, "none.toml"), "update", "--img-dir", w.images, "--streams-dir", w.streams], { stdio: ["ignore", "ignore", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
+    // the moment a worker has the rootfs open, the same size with other bytes is renamed over it
+    await waitFor("update to open the rootfs", () => {
+      try {
+        return readdirSync(`/proc/${child.pid}/fd`).some((fd) => {
+          try {
+            return readlinkSync(`/proc/${child.pid}/fd/${fd}`) === rootfs
+          } catch {
+            return false
+          }
+        })
+      } catch {
+        return false
+      }
+    }, 30_000)
+    sparse(join(v, ".replacement"), 1536 * 1024 * 1024, "new bytes")
+    renameSync(join(v, ".replacement"), rootfs)
+    expect(await exited, stderr).toBe(0)
+    const items = readCatalog(w)!.images.products["debian:bookworm:amd64:default"]!.versions["20240101_10:00"]!.items
+    expect(items["rootfs.squashfs"]!.sha256).toBe(sha256(rootfs))
+  }, 60_000)
+
+  it("reads a refused version once, not on every reconcile", async () => {
+    const w = makeWebRoot()
+    const v = w.version(`${key}/20240101_10:00`)
+    mkdirSync(v, { recursive: true })
+    writeFileSync(join(v, "lxd.tar.xz"), Buffer.from("not a tarball at all ".repeat(50)))
+    sparse(join(v, "rootfs.squashfs"), 300 * 1024 * 1024, "big")
+    const watch = startWatch(w, { reconcileInterval: "1" })
+    running.push(watch)
+    await waitFor("the refusal", () => watch.log().includes("not a tarball"))
+    await sleep(1500)
+    const before = bytesRead(watch.child.pid!)
+    const reconciles = () => watch.log().split("reconciling the whole tree (timer)").length
+    const first = reconciles()
+    await waitFor("three more reconciles", () => reconciles() >= first + 3, 20_000)
+    const read = bytesRead(watch.child.pid!) - before
+    expect(read, `${(read / 2 ** 20).toFixed(0)} MiB read over 3 reconciles`).toBeLessThan(20 * 2 ** 20)
+    expect(watch.log().split("not a tarball").length - 1).toBe(1)
+  }, 60_000)
+
+  it("refuses a symlinked version folder, and never publishes a hidden staging folder under any name", async () => {
+    const w = makeWebRoot()
+    addContainer(w, `${key}/.20240102_10:00`, "staging")
+    addContainer(w, `${key}/20240101_10:00`, "a")
+    symlinkSync(w.version(`${key}/.20240102_10:00`), w.version(`${key}/20240102_10:00`))
+    mkdirSync(w.version(`${key}/20240103_10:00`), { recursive: true })
+    symlinkSync(w.version(`${key}/.20240102_10:00/rootfs.squashfs`), w.version(`${key}/20240103_10:00/rootfs.squashfs`))
+    symlinkSync(w.version(`${key}/.20240102_10:00/lxd.tar.xz`), w.version(`${key}/20240103_10:00/lxd.tar.xz`))
+    const watch = watchOn(w)
+    await waitFor("the real version", () => published(w, "20240101_10:00"))
+    await waitFor("both refusals", () => watch.log().includes("a symlink to a folder") && watch.log().includes("symlink into a hidden folder"))
+    expect(published(w, "20240102_10:00")).toBe(false)
+    expect(published(w, "20240103_10:00")).toBe(false)
+    expect(readFileSync(join(w.streams, "images.json"), "utf8")).not.toContain("20240102")
+  })
+})
+
+describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "mount") || !haveRoot())("a full disk under the catalog", () => {
+  it("keeps the previous catalog, stays up, shows it in its state, and publishes once there is room again", async () => {
+    const w = makeWebRoot()
+    addContainer(w, `${key}/20240101_10:00`, "a")
+    mkdirSync(w.streams, { recursive: true })
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", w.streams])
+    mounts.push(w.streams)
+    const watch = watchOn(w)
+    await waitFor("the first catalog", () => published(w, "20240101_10:00"))
+    const before = readFileSync(join(w.streams, "images.json"), "utf8")
+    // fill the disk
+    const filler = join(w.streams, "filler")
+    const fd = openSync(filler, "w")
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(4096, 1))
+    } catch {
+      closeSync(fd)
+    }
+    addContainer(w, `${key}/20240102_10:00`, "b")
+    await waitFor("the failed write to be logged", () => watch.log().includes("cannot write the catalog"), 20_000)
+    await sleep(1500)
+    expect(watch.child.exitCode).toBe(null)
+    expect(readFileSync(join(w.streams, "images.json"), "utf8")).toBe(before)
+    const status = JSON.parse(readFileSync(join(w.root, "state", "status.json"), "utf8"))
+    expect(status.write_error.reason).toMatch(/no space|ENOSPC/i)
+    expect(watch.log().split("cannot write the catalog").length - 1).toBe(1)
+    expect(watch.log()).not.toContain(`published ${key}/20240102_10:00`)
+    rmSync(filler)
+    await waitFor("the version once there is room", () => published(w, "20240102_10:00"), 30_000)
+    expect(watch.log()).toContain(`published ${key}/20240102_10:00`)
+    expect(existsSync(join(w.root, "state", "status.json"))).toBe(true)
+    await waitFor("the state to clear", () => JSON.parse(readFileSync(join(w.root, "state", "status.json"), "utf8")).write_error === null)
+  }, 60_000)
+})

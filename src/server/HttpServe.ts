@@ -1,7 +1,8 @@
 /**
  * The embedded HTTPS server of `serve`, on @effect/platform's HTTP server: GET and HEAD of the files under the
- * root, with Content-Length, Range (206), content types, TLS 1.2+ only, no listings, no path traversal and
- * nothing outside the root, symlinks included. nginx is for production; this is the one-command default.
+ * root's images/ and streams/, with Content-Length, Range (206), content types, TLS 1.2+ only, no listings, no
+ * path traversal and nothing outside those two, symlinks included. nginx is for production; this is the
+ * one-command default.
  */
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -9,10 +10,10 @@ import type { Server } from "node:http"
 import { createServer } from "node:https"
 import { constants } from "node:fs"
 import { open, readFile, realpath } from "node:fs/promises"
-import { join, sep } from "node:path"
+import { join, relative, sep } from "node:path"
 import { Effect, Layer } from "effect"
 import { isWithin } from "../tree/Layout.js"
-import { contentType, parseRange, requestedPath } from "./StaticFiles.js"
+import { contentType, isServedPath, parseRange, requestedPath } from "./StaticFiles.js"
 
 export interface ServeOptions {
   readonly rootDir: string
@@ -39,13 +40,14 @@ export const staticApp = (rootDir: string) =>
       if (!handle) return undefined
       const opened = await realpath(`/proc/self/fd/${handle.fd}`).catch(() => undefined)
       const info = await handle.stat().catch(() => undefined)
-      if (!opened || !info?.isFile() || !isWithin(realRoot, opened, sep)) {
+      const inside = opened !== undefined && isWithin(realRoot, opened, sep) && isServedPath(relative(realRoot, opened).split(sep).join("/"))
+      if (!opened || !info?.isFile() || !inside) {
         await handle.close()
         return undefined
       }
       return { handle, real: opened, size: info.size, mtime: info.mtime }
     })
-    // folders never list, and nothing outside the root (through a symlink or otherwise) is served
+    // folders never list, and nothing outside images/ and streams/ (through a symlink or otherwise) is served
     if (!found) return notFound
     const close = Effect.promise(() => found.handle.close())
     const headers: Record<string, string> = {

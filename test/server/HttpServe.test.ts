@@ -45,6 +45,22 @@ const fetch = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpCli
   )
 
 describe("the embedded server's app", () => {
+  it.live("answers HEAD with the headers of GET and no body", () =>
+    withApp(makeRoot(), (client) =>
+      Effect.gen(function* () {
+        const head = yield* fetch(client, HttpClientRequest.head("/streams/v1/index.json"))
+        const get = yield* fetch(client, HttpClientRequest.get("/streams/v1/index.json"))
+        const part = yield* fetch(client, HttpClientRequest.get("/images/debian/file.bin").pipe(HttpClientRequest.setHeader("range", "bytes=2-4")))
+        return { head, get, part }
+      })
+    ).pipe(
+      Effect.map(({ result: { head, get, part } }) => {
+        expect([head.status, head.body, head.headers["content-length"], head.headers["content-type"]]).toEqual([200, "", String(get.body.length), "application/json"])
+        expect([get.status, JSON.parse(get.body).format]).toEqual([200, "index:1.0"])
+        expect([part.status, part.body, part.headers["content-range"]]).toEqual([206, "234", "bytes 2-4/10"])
+      })
+    ))
+
   it.live("serves nothing but images/ and streams/, not even through a link inside images/", () =>
     withApp(makeRoot(), (client) =>
       Effect.forEach(["/ssl/lxd-image-server.key", "/top.txt", "/", "/images/debian/key", "/images/debian", "/images/missing", "/images/debian/file.bin/x"], (p) =>

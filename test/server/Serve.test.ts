@@ -1,11 +1,11 @@
 /**
- * `serve` as a real process (the built command line) under a low `ulimit -n`, on 127.0.0.1 only: the
- * certificate's key under the root is not served.
+ * `serve` as a real process (the built command line) under a low `ulimit -n`, on 127.0.0.1 only: file
+ * handles are closed after HEAD, after GET and after a client gives up mid-download, and the certificate's key
+ * under the root is not served.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
-import type { ClientRequest } from "node:http"
 import { Agent, request } from "node:https"
 import { join } from "node:path"
 import { binPath } from "../support/Bin.js"
@@ -81,4 +81,28 @@ describe.skipIf(!ready)("serve, a real process with 96 file descriptors", () => 
       expect([p, r.status, r.body.toString().includes("PRIVATE KEY")]).toEqual([p, 404, false])
     }
   })
+
+  it("closes the file after a whole GET and after a client drops a download", async () => {
+    const before = openFds()
+    for (let i = 0; i < 150; i++) expect((await call("GET", "/streams/v1/index.json")).status).toBe(200)
+    for (let i = 0; i < 40; i++) expect((await call("GET", "/images/big.bin", true)).status).toBe(200)
+    // the server learns of each drop asynchronously
+    await waitFor("the dropped downloads' files to close", () => openFds() <= before + 3, 10_000)
+    expect((await call("GET", "/streams/v1/index.json")).status).toBe(200)
+  }, 60_000)
+
+  // last: before the fix, the HEADs filled the fd table and every later answer was 404 for that reason alone
+  it("closes the file after every HEAD: hundreds of them leave index.json servable and the fd table as it was", async () => {
+    expect((await call("GET", "/streams/v1/index.json")).status).toBe(200)
+    const before = openFds()
+    for (let i = 0; i < 300; i++) {
+      const head = await call("HEAD", i % 2 === 0 ? "/streams/v1/index.json" : "/images/big.bin")
+      expect(head.status).toBe(200)
+      expect(head.body.length).toBe(0)
+    }
+    const index = await call("GET", "/streams/v1/index.json")
+    expect(index.status).toBe(200)
+    expect(JSON.parse(index.body.toString()).format).toBe("index:1.0")
+    expect(openFds()).toBeLessThanOrEqual(before + 3)
+  }, 60_000)
 })

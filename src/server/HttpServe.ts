@@ -13,7 +13,7 @@ import { open, readFile, realpath } from "node:fs/promises"
 import { join, relative, sep } from "node:path"
 import { Data, Effect, Layer } from "effect"
 import { isWithin } from "../tree/Layout.js"
-import { contentType, isServedPath, parseRange, requestedPath } from "./StaticFiles.js"
+import { contentType, isServedPath, openFailureStatus, parseRange, requestedPath } from "./StaticFiles.js"
 
 export interface ServeOptions {
   readonly rootDir: string
@@ -86,7 +86,15 @@ export const staticApp = (rootDir: string) =>
     // Content-Length (it passes an exclusive end to createReadStream, whose end is inclusive). autoClose off:
     // the request's scope closes the handle (see openServed); a stream destroyed on abort closes it as well
     return HttpServerResponse.raw(found.handle.createReadStream({ start: part.start, end: part.end, autoClose: false }), { status, headers: partHeaders })
-  }).pipe(Effect.catchTag("OpenFailure", () => Effect.succeed(notFound)))
+  }).pipe(
+    Effect.catchTag("OpenFailure", (e) => {
+      const status = openFailureStatus(e.code)
+      if (status === 404) return Effect.succeed(notFound)
+      return Effect.logError(`cannot serve ${e.path}: ${e.code ?? String(e.cause)}`).pipe(
+        Effect.as(HttpServerResponse.text(status === 503 ? "service unavailable\n" : "internal server error\n", { status }))
+      )
+    })
+  )
 
 /** The server as a layer: it listens while the layer lives. */
 export const HttpsServerLive = (o: ServeOptions) =>

@@ -1,6 +1,6 @@
 /**
- * The rules of the embedded static server, pure: which request path maps to which file under the root, and
- * what a Range header asks for. Anything that is not plainly a file below `images/`
+ * The rules of the embedded static server, pure: which request path maps to which file under the root, what
+ * a Range header asks for, and what a failed open answers. Anything that is not plainly a file below `images/`
  * or `streams/` is refused.
  */
 import { posix } from "node:path"
@@ -32,6 +32,26 @@ export const requestedPath = (urlPath: string): string | undefined => {
   if (!decoded.startsWith("/") || decoded.includes("\0") || decoded.includes("\\")) return undefined
   const segments = decoded.split("/").filter((s) => s !== "")
   return isServedPath(segments.join("/")) ? posix.join(...segments) : undefined
+}
+
+/**
+ * The status for a file that could not be opened or examined, by errno code. Only absence is 404 (ENAMETOOLONG
+ * too: the client made the name up). A full fd table is the server's passing trouble: 503, so that clients and
+ * caches do not take a missing catalog for the truth. Anything else (EIO, EACCES, a symlink loop) is 500.
+ */
+export const openFailureStatus = (code: string | undefined): 404 | 500 | 503 => {
+  switch (code) {
+    case "ENOENT":
+    case "ENOTDIR":
+    case "ENAMETOOLONG":
+      return 404
+    case "EMFILE":
+    case "ENFILE":
+    case "EAGAIN":
+      return 503
+    default:
+      return 500
+  }
 }
 
 export type RangeAnswer =

@@ -73,4 +73,17 @@ describe("the embedded server's app", () => {
         expect(lines.filter((l) => l.startsWith("ERROR"))).toEqual([])
       })
     ))
+
+  it.live("answers a file it cannot open for another reason than absence with 500, and logs the path and the code", () => {
+    const root = makeRoot()
+    return withApp(root, (client) => fetch(client, HttpClientRequest.get("/images/loop"))).pipe(
+      Effect.map(({ result, lines }) => {
+        expect(result.status).toBe(500)
+        const errors = lines.filter((l) => l.startsWith("ERROR"))
+        expect(errors).toHaveLength(1)
+        expect(errors[0]).toContain(join(root, "images", "loop"))
+        expect(errors[0]).toContain("ELOOP")
+      })
+    )
+  })
 })

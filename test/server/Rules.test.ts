@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { renderSite } from "../../src/server/NginxSite.js"
-import { contentType, isServedPath, parseRange, requestedPath } from "../../src/server/StaticFiles.js"
+import { contentType, isServedPath, openFailureStatus, parseRange, requestedPath } from "../../src/server/StaticFiles.js"
 import { subjectAltName, subjectNames } from "../../src/server/Tls.js"
 
 describe("the static server's rules", () => {
@@ -23,6 +23,11 @@ describe("the static server's rules", () => {
     for (const bad of ["ssl/lxd-image-server.key", "images", "../images/x", "images/.20240101_10:00/x", "streams/.lxd-image-server.lock", ""]) {
       expect(isServedPath(bad), bad).toBe(false)
     }
+  })
+  it("answers a file that cannot be opened with 404 only when it is not there; a full fd table is 503, the rest 500", () => {
+    for (const code of ["ENOENT", "ENOTDIR", "ENAMETOOLONG"]) expect(openFailureStatus(code), code).toBe(404)
+    for (const code of ["EMFILE", "ENFILE", "EAGAIN"]) expect(openFailureStatus(code), code).toBe(503)
+    for (const code of ["EIO", "EACCES", "EPERM", "ELOOP", undefined]) expect(openFailureStatus(code), String(code)).toBe(500)
   })
   it("answers one byte range, a suffix range, and refuses what lies past the end", () => {
     expect(parseRange(undefined, 100)).toEqual({ _tag: "Whole" })

@@ -1,11 +1,12 @@
 /**
  * `serve` as a real process (the built command line) under a low `ulimit -n`, on 127.0.0.1 only: file
- * handles are closed after HEAD, after GET and after a client gives up mid-download, and the certificate's key
- * under the root is not served.
+ * handles are closed after HEAD, after GET and after a client gives up mid-download, a full fd table answers
+ * 503 (not 404), and the certificate's key under the root is not served.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import type { ClientRequest } from "node:http"
 import { Agent, request } from "node:https"
 import { join } from "node:path"
 import { binPath } from "../support/Bin.js"
@@ -82,6 +83,12 @@ describe.skipIf(!ready)("serve, a real process with 96 file descriptors", () => 
     }
   })
 
+  it("answers 500 for a file it cannot open (a symlink loop) and logs the path and the code", async () => {
+    expect((await call("GET", "/images/loop")).status).toBe(500)
+    await waitFor("the error in the log", () => log().includes("ELOOP"), 5_000)
+    expect(log()).toMatch(new RegExp(`ERROR.*${join(root, "images", "loop")}.*ELOOP`))
+  })
+
   it("closes the file after a whole GET and after a client drops a download", async () => {
     const before = openFds()
     for (let i = 0; i < 150; i++) expect((await call("GET", "/streams/v1/index.json")).status).toBe(200)
@@ -104,5 +111,30 @@ describe.skipIf(!ready)("serve, a real process with 96 file descriptors", () => 
     expect(index.status).toBe(200)
     expect(JSON.parse(index.body.toString()).format).toBe("index:1.0")
     expect(openFds()).toBeLessThanOrEqual(before + 3)
+  }, 60_000)
+
+  it("answers 503 while the fd table is full, logs EMFILE, and serves again once downloads are dropped", async () => {
+    // a kept-alive connection to ask through once no new connection can be accepted
+    expect((await call("GET", "/streams/v1/index.json")).status).toBe(200)
+    const stuck: Array<ClientRequest> = []
+    const stall = () =>
+      new Promise<number | string>((resolve) => {
+        const req = request({ host: "127.0.0.1", port, path: "/images/big.bin", agent: false, rejectUnauthorized: false }, (res) => {
+          res.pause() // the server's stream waits on us, its file and socket stay open
+          resolve(res.statusCode ?? 0)
+        })
+        req.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"))
+        stuck.push(req.end())
+      })
+    let last: number | string = 200
+    for (let i = 0; i < 60 && last === 200; i++) last = await stall()
+    expect(last, "the fd table never filled").not.toBe(200)
+    expect((await call("GET", "/streams/v1/index.json")).status).toBe(503)
+    await waitFor("EMFILE in the log", () => log().includes("EMFILE"), 5_000)
+    expect(log()).toMatch(new RegExp(`ERROR.*${join(root, "streams", "v1", "index.json")}.*EMFILE`))
+    const before = openFds()
+    for (const req of stuck) req.destroy()
+    await waitFor("the dropped downloads' files to close", () => openFds() <= before - (stuck.length - 1), 10_000)
+    expect((await call("GET", "/streams/v1/index.json")).status).toBe(200)
   }, 60_000)
 })

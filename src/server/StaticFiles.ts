@@ -1,10 +1,27 @@
 /**
- * The rules of the embedded static server, pure: which request path maps to which file under the root, and
- * what a Range header asks for. Anything that is not plainly a file below the root is refused.
+ * The rules of the embedded static server, pure: which request path maps to which file under the root, what
+ * a Range header asks for, and what a failed open answers. Anything that is not plainly a file below `images/`
+ * or `streams/` is refused.
  */
 import { posix } from "node:path"
 
-/** The path below the root a request asks for, or undefined when it must be refused (traversal, dotfiles, NUL). */
+/**
+ * The two trees clients fetch, as in the nginx site. The rest of the root is not for them: `--ssl-dir` may lie
+ * under it (the private key), and so may notes, state or anything else an operator keeps beside the images.
+ */
+const servedTrees: ReadonlySet<string> = new Set(["images", "streams"])
+
+/**
+ * Whether a path relative to the root ("/"-separated, decoded) may be served: a file below `images/` or
+ * `streams/`, with no ".." and nothing hidden (uploads in progress, rsync temporaries, the writer lock).
+ * Applied to what a request asks for and again to where the opened file really is.
+ */
+export const isServedPath = (rel: string): boolean => {
+  const segments = rel.split("/").filter((s) => s !== "")
+  return segments.length >= 2 && servedTrees.has(segments[0]!) && !segments.some((s) => s === ".." || s.startsWith("."))
+}
+
+/** The path below the root a request asks for, or undefined when it must be refused (see isServedPath; NUL, backslashes). */
 export const requestedPath = (urlPath: string): string | undefined => {
   let decoded: string
   try {
@@ -14,9 +31,27 @@ export const requestedPath = (urlPath: string): string | undefined => {
   }
   if (!decoded.startsWith("/") || decoded.includes("\0") || decoded.includes("\\")) return undefined
   const segments = decoded.split("/").filter((s) => s !== "")
-  // no "..", and no hidden files: uploads in progress, rsync temporaries and the writer lock stay private
-  if (segments.some((s) => s === ".." || s.startsWith("."))) return undefined
-  return posix.join(...(segments.length === 0 ? ["."] : segments))
+  return isServedPath(segments.join("/")) ? posix.join(...segments) : undefined
+}
+
+/**
+ * The status for a file that could not be opened or examined, by errno code. Only absence is 404 (ENAMETOOLONG
+ * too: the client made the name up). A full fd table is the server's passing trouble: 503, so that clients and
+ * caches do not take a missing catalog for the truth. Anything else (EIO, EACCES, a symlink loop) is 500.
+ */
+export const openFailureStatus = (code: string | undefined): 404 | 500 | 503 => {
+  switch (code) {
+    case "ENOENT":
+    case "ENOTDIR":
+    case "ENAMETOOLONG":
+      return 404
+    case "EMFILE":
+    case "ENFILE":
+    case "EAGAIN":
+      return 503
+    default:
+      return 500
+  }
 }
 
 export type RangeAnswer =

@@ -1,16 +1,33 @@
 import { describe, expect, it } from "@effect/vitest"
 import { renderSite } from "../../src/server/NginxSite.js"
-import { contentType, parseRange, requestedPath } from "../../src/server/StaticFiles.js"
+import { contentType, isServedPath, openFailureStatus, parseRange, requestedPath } from "../../src/server/StaticFiles.js"
 import { subjectAltName, subjectNames } from "../../src/server/Tls.js"
 
 describe("the static server's rules", () => {
   it("maps request paths below the root and refuses traversal, dotfiles and NUL", () => {
     expect(requestedPath("/streams/v1/index.json")).toBe("streams/v1/index.json")
     expect(requestedPath("/images/debian/bookworm/amd64/default/20240101_10%3A00/lxd.tar.xz")).toBe("images/debian/bookworm/amd64/default/20240101_10:00/lxd.tar.xz")
-    expect(requestedPath("/")).toBe(".")
     for (const bad of ["/../etc/passwd", "/images/../../etc/passwd", "/%2e%2e/etc/passwd", "/images/%2E%2E/%2E%2E/x", "/streams/.lxd-image-server.lock", "/images/x/.20240101_10:00/lxd.tar.xz", "/a%00b", "/a%5c..%5cb", "/%zz", "relative"]) {
       expect(requestedPath(bad), bad).toBeUndefined()
     }
+  })
+  it("serves images/ and streams/ only, like the nginx site: not the root, not the certificate's key beside them", () => {
+    expect(requestedPath("/images/a/b")).toBe("images/a/b")
+    expect(requestedPath("//streams//v1/images.json")).toBe("streams/v1/images.json")
+    for (const bad of ["/", "/images", "/images/", "/streams/", "/ssl/lxd-image-server.key", "/state/hashes.json", "/index.html", "/Images/a", "/imagesx/a", "/%69mages"]) {
+      expect(requestedPath(bad), bad).toBeUndefined()
+    }
+    expect(requestedPath("/%69mages/a")).toBe("images/a")
+    // the same rule applied to where an opened file really is, relative to the real root
+    expect(isServedPath("images/debian/x/lxd.tar.xz")).toBe(true)
+    for (const bad of ["ssl/lxd-image-server.key", "images", "../images/x", "images/.20240101_10:00/x", "streams/.lxd-image-server.lock", ""]) {
+      expect(isServedPath(bad), bad).toBe(false)
+    }
+  })
+  it("answers a file that cannot be opened with 404 only when it is not there; a full fd table is 503, the rest 500", () => {
+    for (const code of ["ENOENT", "ENOTDIR", "ENAMETOOLONG"]) expect(openFailureStatus(code), code).toBe(404)
+    for (const code of ["EMFILE", "ENFILE", "EAGAIN"]) expect(openFailureStatus(code), code).toBe(503)
+    for (const code of ["EIO", "EACCES", "EPERM", "ELOOP", undefined]) expect(openFailureStatus(code), String(code)).toBe(500)
   })
   it("answers one byte range, a suffix range, and refuses what lies past the end", () => {
     expect(parseRange(undefined, 100)).toEqual({ _tag: "Whole" })

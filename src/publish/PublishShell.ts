@@ -61,6 +61,8 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
           return publisher.commitFailed(written.left.message, at)
         }
         const generation = publisher.committed(draft, at)
+        const recovered = publisher.recovered
+        if (recovered) yield* Effect.logInfo(`wrote the catalog again, after ${recovered.failures} failed attempt(s) since ${new Date(recovered.since).toISOString()}`)
         if (generation) {
           if (settings.journal) {
             yield* settings.journal.generation({ number: generation.number, at, added: generation.added.map((a) => a.key), withdrawn: generation.withdrawn })

@@ -135,6 +135,8 @@ export class Publisher {
   private generation: number
   private committedAt: number | undefined
   private trouble: WriteTrouble | undefined
+  /** The trouble the last commit ended, for one line saying the catalog is written again. */
+  recovered: WriteTrouble | undefined
   private readonly maxAttempts: number
 
   constructor(
@@ -299,6 +301,7 @@ export class Publisher {
       this.withdrawReason.delete(key)
     }
     this.dirty.clear()
+    this.recovered = this.trouble
     this.trouble = undefined
     this.committedAt = at
     if (draft.number === this.generation) return undefined
@@ -309,7 +312,8 @@ export class Publisher {
   /** Writing the catalog failed: the committed catalog stays, and the write is tried again with backoff. */
   commitFailed(reason: string, at: number): Array<Command> {
     const failures = (this.trouble?.failures ?? 0) + 1
-    const first = this.trouble === undefined || this.trouble.reason !== reason
+    // one error line per streak of failures (their texts differ by temp file name); the state shows the rest
+    const first = this.trouble === undefined
     this.trouble = { since: this.trouble?.since ?? at, failures, reason, retryAt: at + writeBackoffMs(failures) }
     return [
       {

@@ -128,10 +128,6 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
                   refusals.push(refusal(relName, `symlink leading outside the images folder (to ${real})`))
                   return undefined
                 }
-                if (hiddenBelow(realRoot, real, path.sep)) {
-                  refusals.push(refusal(relName, `symlink into a hidden folder or file (${real}): uploads in progress are never published`))
-                  return undefined
-                }
               }
               const needsStat = symlink || dirent.isFile()
               const info = needsStat ? await stat(full).catch(() => undefined) : undefined
@@ -139,6 +135,10 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
               const kind = info ? (info.isDirectory() ? "dir" : info.isFile() ? "file" : "other") : dirent.isDirectory() ? "dir" : "other"
               if (symlink && kind === "dir") {
                 refusals.push(refusal(relName, symlinkedFolder(real!)))
+                return undefined
+              }
+              if (symlink && hiddenBelow(realRoot, real!, path.sep)) {
+                refusals.push(refusal(relName, `symlink into a hidden folder or file (${real}): uploads in progress are never published`))
                 return undefined
               }
               return { name: dirent.name, full, kind, symlink, info }

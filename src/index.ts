@@ -12,7 +12,7 @@ export { Generations, generationLines, logGenerations } from "./publish/Generati
 export { type Journal, type JournalState, openJournal, replay } from "./publish/Journal.js"
 export { makePublishShell, type ShellSettings } from "./publish/PublishShell.js"
 export * from "./publish/Publisher.js"
-export { LockError, withWriterLock } from "./indexer/WriterLock.js"
+export { LockError, withWriterLock, WriterLock, type WriterLockOptions } from "./indexer/WriterLock.js"
 export { HttpsServerLive, staticApp, type ServeOptions } from "./server/HttpServe.js"
 export { renderSite, type SiteOptions } from "./server/NginxSite.js"
 export { ensureCertificate, fingerprintOf, subjectNames } from "./server/Tls.js"

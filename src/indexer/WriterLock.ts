@@ -1,10 +1,21 @@
 /**
  * One writer at a time over a streams folder: `update` and `watch` both take this lock around each scan and
- * write, so neither writes over the other's newer result. The lock is a file holding the owner's pid, linked
- * into place (link(2) fails when it exists); a lock whose owner is gone (kill -9) is taken over.
+ * write, so neither writes over the other's newer result.
+ *
+ * The lock is flock(2) on `streams/.lxd-image-server.lock`. Node has no flock and the package builds nothing
+ * native, so util-linux's flock(1) takes it on a descriptor we open and hand it as its fd 3: the lock belongs
+ * to the open file description, which the child shares with us, so it stays ours after the child exits,
+ * until we close the descriptor or die. The kernel then lets go of it, even after kill -9: there is no stale
+ * lock to take over, and no takeover to race. Node opens files close-on-exec, so no other child of ours (tar,
+ * xz, nginx) keeps the description, and the lock, alive.
+ *
+ * The file is never deleted (a taker that opened the old file would lock a name nobody else sees); it only
+ * holds the holder's pid, for the message of those who wait. A process of a version before this one (link(2)
+ * and a pid file) does not see this lock: stop the old service before the new one writes.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Data, Duration, Effect, type Scope } from "effect"
+import { Data, Effect, ExecutionStrategy, Exit, Scope } from "effect"
+import { spawn } from "node:child_process"
 
 export class LockError extends Data.TaggedError("LockError")<{ readonly path: string; readonly reason: string }> {
   override get message() {
@@ -26,65 +37,119 @@ export const processAlive = (pid: number) => {
   }
 }
 
-export const acquireWriterLock = (
+// flock(1) exits 1 by default when the lock is taken, as it does for some of its own failures: ask for a
+// status of its own (EX_TEMPFAIL, which flock does not use otherwise)
+const busyStatus = 75
+
+/**
+ * flock(1) on our descriptor `fd`: "taken", or "busy" when `wait` is false and another holds the lock.
+ * Interrupted, the child is killed and awaited: a wait leaves no process behind. Were the lock taken just
+ * before, it is ours through `fd`, and closing `fd` lets go of it.
+ */
+const flock = (fd: number, wait: boolean) =>
+  Effect.async<"taken" | "busy", string>((resume) => {
+    const args = ["--exclusive", ...(wait ? [] : ["--nonblock", "--conflict-exit-code", String(busyStatus)]), "3"]
+    const child = spawn("flock", args, { stdio: ["ignore", "ignore", "pipe", fd] })
+    let stderr = ""
+    let closed = false
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()))
+    // a child that could not start reports "error", and may report "close" too: the first answer counts
+    const answer = (outcome: Effect.Effect<"taken" | "busy", string>) => {
+      if (closed) return
+      closed = true
+      resume(outcome)
+    }
+    child.once("error", (e) => answer(Effect.fail(`cannot run flock (util-linux): ${e.message}`)))
+    child.once("close", (code, signal) =>
+      answer(
+        code === 0
+          ? Effect.succeed("taken")
+          : code === busyStatus && !wait
+            ? Effect.succeed("busy")
+            : Effect.fail(`flock failed (${signal ?? `status ${code}`}): ${stderr.trim() || "no message"}`)
+      )
+    )
+    return Effect.async<void>((done) => {
+      if (closed || child.pid === undefined) return done(Effect.void)
+      child.once("close", () => done(Effect.void))
+      child.kill("SIGKILL")
+    })
+  })
+
+/** The pid the lock file names, if that process lives: between a taker's flock and its write, it may not. */
+const holderOf = (fs: FileSystem.FileSystem, lockPath: string) =>
+  fs.readFileString(lockPath).pipe(
+    Effect.map((text) => Number(text.trim())),
+    Effect.map((pid) => (Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined)),
+    Effect.orElseSucceed(() => undefined)
+  )
+
+export interface WriterLockOptions {
+  /** Told once, when the lock is taken by another (`holder`, when its pid is known) and we wait. */
+  readonly onWait?: (holder: number | undefined) => Effect.Effect<void>
+}
+
+const acquireWith = (
+  fs: FileSystem.FileSystem,
+  path: Path.Path,
   streamsDir: string,
-  options: { readonly onWait?: (holder: number) => Effect.Effect<void> } = {}
-): Effect.Effect<void, LockError, FileSystem.FileSystem | Path.Path | Scope.Scope> =>
+  options: WriterLockOptions
+): Effect.Effect<void, LockError, Scope.Scope> =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
     const lockPath = lockPathFor(path, streamsDir)
     const fail = (reason: string) => new LockError({ path: lockPath, reason })
     yield* fs.makeDirectory(path.dirname(lockPath), { recursive: true }).pipe(Effect.mapError((e) => fail(e.message)))
-    // the pid is written to a file of our own first, then linked into place: a reader never sees it half-written
-    const mine = `${lockPath}.${process.pid}`
-    yield* fs.writeFileString(mine, `${process.pid}\n`, { mode: 0o644 }).pipe(Effect.mapError((e) => fail(e.message)))
-    yield* Effect.addFinalizer(() => fs.remove(mine).pipe(Effect.ignore))
-    let told = false
-    for (;;) {
-      const taken = yield* fs.link(mine, lockPath).pipe(
-        Effect.as(true),
-        Effect.catchIf(
-          (e) => e._tag === "SystemError" && e.reason === "AlreadyExists",
-          () => Effect.succeed(false)
-        ),
-        Effect.mapError((e) => fail(e.message))
-      )
-      if (taken) break
-      const holder = Number((yield* fs.readFileString(lockPath).pipe(Effect.orElseSucceed(() => ""))).trim())
-      if (holder === process.pid) return yield* Effect.fail(fail("already held by this process"))
-      const valid = Number.isInteger(holder) && holder > 0
-      const age = yield* fs.stat(lockPath).pipe(
-        Effect.map((i) => (i.mtime._tag === "Some" ? Date.now() - i.mtime.value.getTime() : 0)),
-        Effect.orElseSucceed(() => 0)
-      )
-      if ((valid && !processAlive(holder)) || (!valid && age > 5000)) {
-        // the owner died without releasing it (kill -9), or the file is not a lock of ours: take it over
-        yield* fs.remove(lockPath).pipe(Effect.ignore)
-        continue
+    // a descriptor of our own, even when this process holds the lock already: a second taker here waits too.
+    // Its own scope closes it as soon as the attempt fails or is interrupted, not when the caller's scope ends.
+    const outer = yield* Effect.scope
+    const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+    yield* Effect.gen(function* () {
+      // read-write to write our pid, created if missing; never truncated by opening (a holder's pid stays)
+      const file = yield* fs.open(lockPath, { flag: "a+", mode: 0o644 }).pipe(Effect.mapError((e) => fail(e.message)))
+      const first = yield* flock(file.fd, false).pipe(Effect.mapError(fail))
+      if (first === "busy") {
+        if (options.onWait) yield* options.onWait(yield* holderOf(fs, lockPath))
+        yield* flock(file.fd, true).pipe(Effect.mapError(fail))
       }
-      if (!told && options.onWait) yield* options.onWait(holder)
-      told = true
-      yield* Effect.sleep(Duration.millis(100))
-    }
-    // released only while it is still ours
-    yield* Effect.addFinalizer(() =>
-      fs.readFileString(lockPath).pipe(
-        Effect.flatMap((text) => (Number(text.trim()) === process.pid ? fs.remove(lockPath) : Effect.void)),
+      // only for the message of those who wait: a failed write takes nothing from the lock
+      yield* file.truncate(0).pipe(
+        Effect.zipRight(file.writeAll(new TextEncoder().encode(`${process.pid}\n`))),
         Effect.ignore
       )
+    }).pipe(
+      Scope.extend(scope),
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
     )
   })
+
+/** Takes the writer lock of `streamsDir` for the life of the scope; waits while another holds it. */
+export const acquireWriterLock = (
+  streamsDir: string,
+  options: WriterLockOptions = {}
+): Effect.Effect<void, LockError, FileSystem.FileSystem | Path.Path | Scope.Scope> =>
+  Effect.gen(function* () {
+    yield* acquireWith(yield* FileSystem.FileSystem, yield* Path.Path, streamsDir, options)
+  })
+
+const sayWaiting = (holder: number | undefined) =>
+  Effect.logInfo(`waiting for ${holder === undefined ? "another process" : `process ${holder}`}, which is writing the catalog`)
 
 /** Runs `effect` holding the writer lock of `streamsDir`. */
 export const withWriterLock =
   (streamsDir: string) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.scoped(
-      Effect.zipRight(
-        acquireWriterLock(streamsDir, {
-          onWait: (holder) => Effect.logInfo(`waiting for process ${holder}, which is writing the catalog`)
-        }),
-        effect
-      )
-    )
+    Effect.scoped(Effect.zipRight(acquireWriterLock(streamsDir, { onWait: sayWaiting }), effect))
+
+/** The catalog's lock as a service, to be replaced where the folder is not the place to lock. */
+export class WriterLock extends Effect.Service<WriterLock>()("lxd-image-server/WriterLock", {
+  effect: Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    return {
+      withLock:
+        (streamsDir: string) =>
+        <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockError, R> =>
+          Effect.scoped(Effect.zipRight(acquireWith(fs, path, streamsDir, { onWait: sayWaiting }), effect))
+    }
+  })
+}) {}

@@ -7,14 +7,15 @@ import { CatalogStore } from "./indexer/CatalogStore.js"
 import { Hasher } from "./indexer/Hasher.js"
 import { Indexer } from "./indexer/Indexer.js"
 import { VersionHasher } from "./indexer/VersionHasher.js"
+import { WriterLock } from "./indexer/WriterLock.js"
 import { Generations } from "./publish/Generations.js"
 import { Metadata } from "./tree/Metadata.js"
 import { Scanner } from "./tree/Scanner.js"
 import { WatchService } from "./watch/WatchService.js"
 
-/** Scanning, metadata, hashing, the catalog store and the generations stream: what `update` uses (`Indexer.rebuild`). */
+/** Scanning, metadata, hashing, the catalog store and its lock, and the generations stream: what `update` uses (`Indexer.rebuild`). */
 export const IndexerLive = Indexer.Default.pipe(
-  Layer.provideMerge(Layer.mergeAll(Scanner.Default, CatalogStore.Default, Generations.Default, VersionHasher.Default)),
+  Layer.provideMerge(Layer.mergeAll(Scanner.Default, CatalogStore.Default, WriterLock.Default, Generations.Default, VersionHasher.Default)),
   Layer.provideMerge(Layer.mergeAll(Metadata.Default, Hasher.Default))
 )
 

@@ -14,7 +14,7 @@ import { catalogVersionDirs } from "./Catalog.js"
 import { CatalogStore } from "./CatalogStore.js"
 import { CatalogText } from "./CatalogText.js"
 import { VersionHasher } from "./VersionHasher.js"
-import { withWriterLock } from "./WriterLock.js"
+import { WriterLock } from "./WriterLock.js"
 
 export interface IndexerOptions {
   readonly imagesDir: string
@@ -42,6 +42,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
     const path = yield* Path.Path
     const scanner = yield* Scanner
     const store = yield* CatalogStore
+    const lock = yield* WriterLock
     const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher>()
 
     /**
@@ -97,7 +98,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         )
         return summary
       }).pipe(
-        withWriterLock(options.streamsDir),
+        lock.withLock(options.streamsDir),
         Effect.provide(context),
         Effect.provideService(FileSystem.FileSystem, fs),
         Effect.provideService(Path.Path, path)

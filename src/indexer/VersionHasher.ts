@@ -3,7 +3,8 @@
  * the combined fingerprints), and tells whether its files stayed the same files while they were read. A
  * failure is the version's refusal, never the run's.
  */
-import { Effect, Fiber } from "effect"
+import { Effect, Either, Fiber } from "effect"
+import { statSync } from "node:fs"
 import { stat } from "node:fs/promises"
 import { sameArchitecture } from "../simplestreams/Architecture.js"
 import type { Compat } from "../simplestreams/Compat.js"
@@ -13,13 +14,62 @@ import { Metadata, type MetadataProblem } from "../tree/Metadata.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
 import type { FoundFile, FoundPlan } from "../tree/Scanner.js"
 import { type HashedMetadata, type HashedRootfs, type HashedVersion, metadataSources } from "./Catalog.js"
-import { Hasher } from "./Hasher.js"
+import { Hasher, type HashJobResult, hashHereNow, inlineLimit } from "./Hasher.js"
 
 /** How a version is hashed: one read per rootfs when files are many, split jobs to put every core on one. */
 export interface HashPlan {
   readonly compat: Compat
   readonly onePass: boolean
   readonly readMetadata: (path: string) => Effect.Effect<ImageMetadata, MetadataProblem>
+  /** Every metadata file read ahead, once the batch is done. */
+  readonly metadataRead: Effect.Effect<ReadonlyMap<string, Either.Either<ImageMetadata, MetadataProblem>>>
+}
+
+/** The metadata files a compat mode reads: each client's own file when there is one, else the one there is. */
+const usedMetadata = (plan: FoundPlan, compat: Compat) => {
+  const sources = metadataSources(compat, plan.metadata.map((m) => m.name))
+  return plan.metadata.filter((m) => sources.some(([, file]) => file === m.name))
+}
+
+const checkArchitecture = (plan: FoundPlan, file: FoundFile, info: ImageMetadata): Either.Either<ImageMetadata, Refusal> =>
+  sameArchitecture(info.architecture, plan.ref.arch)
+    ? Either.right(info)
+    : Either.left(refusal(file.name, `metadata.yaml says architecture ${info.architecture}, but the folder says ${plan.ref.arch}`))
+
+/**
+ * The hashed version from what was read, pure. Every read must have seen the sizes the scan saw, and every
+ * job the same metadata bytes; paths in a refusal are file names, made whole by the caller.
+ */
+const assemble = (
+  plan: FoundPlan,
+  used: FoundPlan["metadata"],
+  infos: ReadonlyArray<ImageMetadata>,
+  hashes: ReadonlyArray<Pick<HashJobResult, "own" | "size" | "combined" | "headShas" | "headSizes">>
+): Either.Either<HashedVersion, Refusal> => {
+  const changed = [
+    ...plan.rootfs.filter((f, i) => hashes[i]!.size !== f.size),
+    ...used.filter((m, j) => hashes.some((h) => h.headSizes[j] !== m.size || h.headShas[j] !== hashes[0]!.headShas[j]))
+  ]
+  if (changed.length > 0) return Either.left(refusal(changed[0]!.name, "changed while being hashed; it is tried again when it changes"))
+  const metadata = used.map((m, j): HashedMetadata => ({ name: m.name, size: m.size, sha256: hashes[0]!.headShas[j]!, metadata: infos[j]! }))
+  const rootfs = plan.rootfs.map(
+    (f, i): HashedRootfs => ({
+      name: f.name,
+      ftype: f.ftype,
+      size: f.size,
+      sha256: hashes[i]!.own!,
+      combined: Object.fromEntries(used.map((m, j) => [m.name, hashes[i]!.combined[j]!]))
+    })
+  )
+  return Either.right({ ref: plan.ref, metadata, rootfs })
+}
+
+const statNow = (file: string) => {
+  try {
+    return statSync(file)
+  } catch {
+    return undefined
+  }
 }
 
 const basename = (p: string) => p.slice(p.lastIndexOf("/") + 1)
@@ -34,8 +84,8 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
      * else as separate jobs (own, and one per metadata file) so that one big image still uses every core.
      */
     const hashRootfs = (file: FoundFile, metas: ReadonlyArray<FoundFile>, onePass: boolean) =>
-      (onePass
-        ? hasher.hash({ file: file.path, heads: metas.map((m) => m.path), own: true })
+      (onePass || file.size + metas.reduce((n, m) => n + m.size, 0) <= inlineLimit
+        ? hasher.hash({ file: file.path, heads: metas.map((m) => m.path), own: true }, file.size + metas.reduce((n, m) => n + m.size, 0))
         : Effect.all(
             [
               hasher.hash({ file: file.path, heads: [], own: true }),
@@ -55,19 +105,12 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
 
     /** Reads the metadata and hashes one version; a failure is the version's refusal, never the run's. */
     const hashVersion = (plan: FoundPlan, how: HashPlan): Effect.Effect<HashedVersion, Refusal> => {
-      const dir = versionDir(plan.ref)
-      const sources = metadataSources(how.compat, plan.metadata.map((m) => m.name))
-      const used = plan.metadata.filter((m) => sources.some(([, file]) => file === m.name))
+      const used = usedMetadata(plan, how.compat)
       const checkedMetadata = (file: FoundFile) =>
-        Effect.gen(function* () {
-          const info = yield* how.readMetadata(file.path).pipe(Effect.mapError((p) => refusal(file.name, p.reason)))
-          if (!sameArchitecture(info.architecture, plan.ref.arch)) {
-            return yield* Effect.fail(
-              refusal(file.name, `metadata.yaml says architecture ${info.architecture}, but the folder says ${plan.ref.arch}`)
-            )
-          }
-          return info
-        })
+        how.readMetadata(file.path).pipe(
+          Effect.mapError((p) => refusal(file.name, p.reason)),
+          Effect.flatMap((info) => checkArchitecture(plan, file, info))
+        )
       // the metadata is read while the rootfs hashes run: the workers never wait for xz
       return Effect.all(
         [
@@ -76,31 +119,47 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
         ],
         { concurrency: "unbounded" }
       ).pipe(
-        Effect.flatMap(([infos, hashes]) => {
-          // every read must have seen the sizes the scan saw, and every job the same metadata bytes
-          const changed = [
-            ...plan.rootfs.filter((f, i) => hashes[i]!.size !== f.size),
-            ...used.filter((m, j) => hashes.some((h) => h.headSizes[j] !== m.size || h.headShas[j] !== hashes[0]!.headShas[j]))
-          ]
-          if (changed.length > 0) {
-            return Effect.fail(refusal(changed[0]!.name, "changed while being hashed; it is tried again when it changes"))
-          }
-          const hashedMetadata = used.map(
-            (m, j): HashedMetadata => ({ name: m.name, size: m.size, sha256: hashes[0]!.headShas[j]!, metadata: infos[j]! })
-          )
-          const rootfs = plan.rootfs.map(
-            (f, i): HashedRootfs => ({
-              name: f.name,
-              ftype: f.ftype,
-              size: f.size,
-              sha256: hashes[i]!.own!,
-              combined: Object.fromEntries(used.map((m, j) => [m.name, hashes[i]!.combined[j]!]))
-            })
-          )
-          return Effect.succeed<HashedVersion>({ ref: plan.ref, metadata: hashedMetadata, rootfs })
-        }),
-        Effect.mapError((r) => refusal(`${dir}/${r.path}`, r.reason))
+        Effect.flatMap(([infos, hashes]) => assemble(plan, used, infos, hashes)),
+        Effect.mapError((r) => refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason))
       )
+    }
+
+    /**
+     * The same for a small version (every file it reads under `inlineLimit` in all), at once on this thread
+     * with the metadata already read: at 10,000 tiny versions a fiber and a worker round trip per version cost
+     * more than the hashing. Undefined when the version is not small or its metadata is not in `read`.
+     */
+    /** Every file the version reads, metadata once per rootfs, is under `inlineLimit` in all. */
+    const isSmall = (plan: FoundPlan, compat: Compat) => {
+      const metaBytes = usedMetadata(plan, compat).reduce((n, m) => n + m.size, 0)
+      return plan.rootfs.reduce((n, f) => n + f.size + metaBytes, 0) <= inlineLimit
+    }
+
+    const hashSmallNow = (
+      plan: FoundPlan,
+      compat: Compat,
+      read: ReadonlyMap<string, Either.Either<ImageMetadata, MetadataProblem>>
+    ): Either.Either<HashedVersion, Refusal> | undefined => {
+      const used = usedMetadata(plan, compat)
+      if (!isSmall(plan, compat) || used.some((m) => !read.has(m.path))) return undefined
+      const fail = (r: Refusal) => Either.left(refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason))
+      const infos: Array<ImageMetadata> = []
+      for (const m of used) {
+        const info = Either.flatMap(
+          Either.mapLeft(read.get(m.path)!, (p) => refusal(m.name, p.reason)),
+          (i) => checkArchitecture(plan, m, i)
+        )
+        if (Either.isLeft(info)) return fail(info.left)
+        infos.push(info.right)
+      }
+      const hashes: Array<HashJobResult> = []
+      for (const f of plan.rootfs) {
+        const h = hashHereNow({ file: f.path, heads: used.map((m) => m.path), own: true })
+        if (Either.isLeft(h)) return fail(refusal(basename(h.left.path), h.left.reason))
+        hashes.push(h.right)
+      }
+      const assembled = assemble(plan, used, infos, hashes)
+      return Either.isLeft(assembled) ? fail(assembled.left) : assembled
     }
 
     /** A HashPlan for these plans: metadata read in batches ahead, one-pass hashing when files are many. */
@@ -111,7 +170,8 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
         return {
           compat,
           onePass: plans.reduce((n, p) => n + p.rootfs.length, 0) >= hasher.workers,
-          readMetadata: (p: string) => Fiber.join(all).pipe(Effect.flatMap((m) => m.get(p) ?? metadata.read(p)))
+          readMetadata: (p: string) => Fiber.join(all).pipe(Effect.flatMap((m) => m.get(p) ?? metadata.read(p))),
+          metadataRead: Fiber.join(all)
         } satisfies HashPlan
       })
 
@@ -128,6 +188,15 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
         return true
       })
 
-    return { hashVersion, hashPlanFor, stillSame, workers: hasher.workers } as const
+    /** `stillSame`, at once: for the small versions hashed at once. */
+    const stillSameNow = (plan: FoundPlan): boolean => {
+      for (const f of [...plan.metadata, ...plan.rootfs]) {
+        const now = statNow(f.path)
+        if (!now || !sameIdentity(f, identityOf(f.name, now))) return false
+      }
+      return true
+    }
+
+    return { hashVersion, isSmall, hashSmallNow, hashPlanFor, stillSame, stillSameNow, workers: hasher.workers } as const
   })
 }) {}

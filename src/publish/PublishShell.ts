@@ -4,7 +4,7 @@
  * publisher has nothing more to do. `update` and `watch` run the same shell; they differ in whether a failed
  * write stops the run (`update`) or is tried again with backoff (`watch`), and in the memory they keep.
  */
-import { Clock, Effect, Either, LogLevel } from "effect"
+import { Array, Clock, Effect, Either, Fiber, LogLevel } from "effect"
 import { aliasClashesOfKeys } from "../indexer/Catalog.js"
 import { CatalogStore, type StreamsWriteError } from "../indexer/CatalogStore.js"
 import type { CatalogText } from "../indexer/CatalogText.js"
@@ -12,6 +12,9 @@ import { VersionHasher } from "../indexer/VersionHasher.js"
 import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
 import type { Journal } from "./Journal.js"
+import type { HashedVersion } from "../indexer/Catalog.js"
+import type { Refusal } from "../tree/Layout.js"
+import type { FoundPlan } from "../tree/Scanner.js"
 import type { Command, Draft, Publisher } from "./Publisher.js"
 
 export interface ShellSettings {
@@ -91,18 +94,33 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
       Effect.gen(function* () {
         const how = yield* versions.hashPlanFor(commands.map((c) => c.plan), publisher.compat)
         const next: Array<Command> = []
-        yield* Effect.forEach(
-          commands,
-          ({ key, plan }) =>
-            Effect.gen(function* () {
-              hashedCount++
-              const result = yield* Effect.either(versions.hashVersion(plan, how))
-              // bytes read from a file that was replaced or rewritten meanwhile are not that file's: again
-              const moved = !(yield* versions.stillSame(plan))
-              next.push(...(yield* sayAndRemember(publisher.hashed(key, plan, result, moved, yield* now))))
-            }),
-          { concurrency: versions.workers + 2, discard: true }
-        )
+        const answer = (key: string, plan: FoundPlan, result: Either.Either<HashedVersion, Refusal>, moved: boolean) =>
+          Effect.flatMap(now, (at) => sayAndRemember(publisher.hashed(key, plan, result, moved, at))).pipe(
+            Effect.map((commands) => void next.push(...commands))
+          )
+        const onPool = ({ key, plan }: Extract<Command, { _tag: "Hash" }>) =>
+          Effect.gen(function* () {
+            hashedCount++
+            const result = yield* Effect.either(versions.hashVersion(plan, how))
+            // bytes read from a file that was replaced or rewritten meanwhile are not that file's: again
+            yield* answer(key, plan, result, !(yield* versions.stillSame(plan)))
+          })
+        // the large versions start at once on the worker pool; the small ones are hashed here, with no fiber
+        // each, once their metadata is read
+        const [large, small] = Array.partition(commands, (c) => versions.isSmall(c.plan, publisher.compat))
+        const pool = yield* Effect.fork(Effect.forEach(large, onPool, { concurrency: versions.workers + 2, discard: true }))
+        const read = small.length > 0 ? yield* how.metadataRead : new Map()
+        const rest: Array<Extract<Command, { _tag: "Hash" }>> = []
+        for (const c of small) {
+          const result = versions.hashSmallNow(c.plan, publisher.compat, read)
+          if (result === undefined) rest.push(c)
+          else {
+            hashedCount++
+            yield* answer(c.key, c.plan, result, !versions.stillSameNow(c.plan))
+          }
+        }
+        yield* Effect.forEach(rest, onPool, { concurrency: versions.workers + 2, discard: true })
+        yield* Fiber.join(pool)
         return next
       })
 

@@ -6,7 +6,8 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect } from "effect"
 import type { Stats } from "node:fs"
-import { readdir, realpath, stat } from "node:fs/promises"
+import { readdirSync, realpathSync, statSync } from "node:fs"
+import { realpath, stat } from "node:fs/promises"
 import { type FileIdentity, sameIdentity } from "./Identity.js"
 import {
   type FileEntry,
@@ -53,6 +54,15 @@ export class ImagesFolderError extends Data.TaggedError("ImagesFolderError")<{
 
 const levels = ["os", "release", "arch", "variant"] as const
 
+/** The value, or undefined when the call throws (an entry that vanished while being read). */
+const attempt = <A>(f: () => A): A | undefined => {
+  try {
+    return f()
+  } catch {
+    return undefined
+  }
+}
+
 interface Entry {
   readonly name: string
   readonly full: string
@@ -74,7 +84,6 @@ const symlinkedFolder = (real: string) =>
 const hiddenBelow = (realRoot: string, real: string, sep: string) =>
   real.slice(realRoot.length + 1).split(sep).some((s) => s.startsWith("."))
 
-class FolderReadError extends Data.TaggedError("FolderReadError")<{ readonly path: string; readonly reason: string }> {}
 
 /** The same file, unchanged: what a cached hash is keyed by. */
 export const sameFile = (a: FoundFile, b: FoundFile): boolean => sameIdentity(a, b)
@@ -109,108 +118,110 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
      * which over a thousand versions is the difference between 0.3 s and 3 s. Entries that vanish while being
      * read are left out: the tree is changing, and a later scan sees it.
      */
-    const list = (realRoot: string, dir: string, rel: string, refusals: Array<Refusal>) =>
-      Effect.tryPromise({
-        try: async () => {
-          const dirents = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))
-          // the stats run at once: over a thousand versions, one round trip at a time is what costs
-          const entries = await Promise.all(
-            dirents.map(async (dirent): Promise<Entry | undefined> => {
-              const full = path.join(dir, dirent.name)
-              const relName = rel ? `${rel}/${dirent.name}` : dirent.name
-              const symlink = dirent.isSymbolicLink()
-              if (symlink && dirent.name.startsWith(".")) return undefined
-              let real: string | undefined
-              if (symlink) {
-                real = await realpath(full).catch(() => undefined)
-                if (real === undefined) return undefined
-                if (!isWithin(realRoot, real, path.sep)) {
-                  refusals.push(refusal(relName, `symlink leading outside the images folder (to ${real})`))
-                  return undefined
-                }
-              }
-              const needsStat = symlink || dirent.isFile()
-              const info = needsStat ? await stat(full).catch(() => undefined) : undefined
-              if (needsStat && info === undefined) return undefined
-              const kind = info ? (info.isDirectory() ? "dir" : info.isFile() ? "file" : "other") : dirent.isDirectory() ? "dir" : "other"
-              if (symlink && kind === "dir") {
-                refusals.push(refusal(relName, symlinkedFolder(real!)))
-                return undefined
-              }
-              if (symlink && hiddenBelow(realRoot, real!, path.sep)) {
-                refusals.push(refusal(relName, `symlink into a hidden folder or file (${real}): uploads in progress are never published`))
-                return undefined
-              }
-              return { name: dirent.name, full, kind, symlink, info }
-            })
-          )
-          return entries.filter((e): e is Entry => e !== undefined)
-        },
-        catch: (e) => new FolderReadError({ path: dir, reason: (e as Error).message })
-      })
-
-    /** The regular files of a version folder and what they make; a file leading outside refuses the version. */
-    const readVersion = (realRoot: string, full: string, ref: VersionRef, relPath: string) =>
-      Effect.gen(function* () {
-        const files: Array<FoundFile> = []
-        const refusals: Array<Refusal> = []
-        const entries = yield* list(realRoot, full, relPath, refusals)
-        // a bad symlink refuses the version when it stands for one of its image files; other files are ignored
-        const imageRefusal = refusals.find((r) => isImageFileName(r.path.slice(r.path.lastIndexOf("/") + 1)))
-        if (imageRefusal) return imageRefusal
-        for (const { name, full, kind, info } of entries) {
-          if (kind !== "file" || !info || name.startsWith(".")) continue
-          files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs })
+    const listNow = (realRoot: string, dir: string, rel: string, refusals: Array<Refusal>): Array<Entry> => {
+      const dirents = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))
+      const entries: Array<Entry> = []
+      for (const dirent of dirents) {
+        const full = path.join(dir, dirent.name)
+        const relName = rel ? `${rel}/${dirent.name}` : dirent.name
+        const symlink = dirent.isSymbolicLink()
+        if (symlink && dirent.name.startsWith(".")) continue
+        let real: string | undefined
+        if (symlink) {
+          real = attempt(() => realpathSync(full))
+          if (real === undefined) continue
+          if (!isWithin(realRoot, real, path.sep)) {
+            refusals.push(refusal(relName, `symlink leading outside the images folder (to ${real})`))
+            continue
+          }
         }
-        return planVersion(ref, files)
-      })
+        const needsStat = symlink || dirent.isFile()
+        const info = needsStat ? attempt(() => statSync(full)) : undefined
+        if (needsStat && info === undefined) continue
+        const kind = info ? (info.isDirectory() ? "dir" : info.isFile() ? "file" : "other") : dirent.isDirectory() ? "dir" : "other"
+        if (symlink && kind === "dir") {
+          refusals.push(refusal(relName, symlinkedFolder(real!)))
+          continue
+        }
+        if (symlink && hiddenBelow(realRoot, real!, path.sep)) {
+          refusals.push(refusal(relName, `symlink into a hidden folder or file (${real}): uploads in progress are never published`))
+          continue
+        }
+        entries.push({ name: dirent.name, full, kind, symlink, info })
+      }
+      return entries
+    }
 
+    /** The regular files of a version folder and what they make; a bad symlink for an image file refuses it. */
+    const readVersionNow = (realRoot: string, full: string, ref: VersionRef, relPath: string): FoundPlan | Refusal => {
+      const files: Array<FoundFile> = []
+      const refusals: Array<Refusal> = []
+      const entries = listNow(realRoot, full, relPath, refusals)
+      const imageRefusal = refusals.find((r) => isImageFileName(r.path.slice(r.path.lastIndexOf("/") + 1)))
+      if (imageRefusal) return imageRefusal
+      for (const { name, full, kind, info } of entries) {
+        if (kind !== "file" || !info || name.startsWith(".")) continue
+        files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs })
+      }
+      return planVersion(ref, files)
+    }
+
+    /**
+     * The whole tree, with node's synchronous calls (at 10,000 versions an Effect or a promise per folder
+     * entry cost seconds), giving the event loop back every few hundred folders so that a server in the same
+     * process (`serve`) keeps answering.
+     */
     const scan = (imagesDir: string): Effect.Effect<ScanResult, ImagesFolderError> =>
       Effect.gen(function* () {
         const realRoot = yield* openRoot(imagesDir)
         const plans: Array<FoundPlan> = []
         const refusals: Array<Refusal> = []
-
-        const walk = (dir: string, segments: ReadonlyArray<string>): Effect.Effect<void> =>
-          Effect.gen(function* () {
-            const rel = segments.join("/")
-            const entries = yield* list(realRoot, dir, rel, refusals)
-            // sibling folders are read at once; results are sorted at the end, so the order stays the same
-            yield* Effect.forEach(entries, ({ name, full, kind }) => Effect.gen(function* () {
-              const relPath = rel ? `${rel}/${name}` : name
-              if (kind !== "dir") {
-                if (!name.startsWith(".")) yield* Effect.logDebug(`skipped ${relPath}: not a folder`)
-                return
-              }
-              if (segments.length < levels.length) {
-                if (!name.startsWith(".")) yield* walk(full, [...segments, name])
-                return
-              }
-              const folder = versionFolderKind(name)
-              if (folder !== "version") {
-                yield* Effect.logDebug(
-                  `skipped ${relPath}: ${folder === "staging" ? "hidden folder (upload in progress)" : "version folders start with a YYYYMMDD date"}`
-                )
-                return
-              }
-              const [os, release, arch, variant] = segments as [string, string, string, string]
-              const plan = yield* readVersion(realRoot, full, { os, release, arch, variant, version: name }, relPath)
-              if (plan._tag === "Refusal") refusals.push(plan)
-              else plans.push(plan)
-            }), { concurrency: 16, discard: true })
-          }).pipe(
+        const skipped: Array<string> = []
+        let folders = 0
+        const walk = async (dir: string, segments: ReadonlyArray<string>): Promise<void> => {
+          if (++folders % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
+          const rel = segments.join("/")
+          let entries: Array<Entry>
+          try {
+            entries = listNow(realRoot, dir, rel, refusals)
+          } catch (e) {
             // a folder below the root that cannot be read is refused, the rest of the tree goes on
-            Effect.catchTag("FolderReadError", (e) =>
-              Effect.sync(() => {
-                refusals.push(refusal(segments.join("/") || ".", `cannot read folder: ${e.reason}`))
-              })
-            )
-          )
-
-        yield* walk(imagesDir, [])
+            refusals.push(refusal(rel || ".", `cannot read folder: ${(e as Error).message}`))
+            return
+          }
+          for (const { name, full, kind } of entries) {
+            const relPath = rel ? `${rel}/${name}` : name
+            if (kind !== "dir") {
+              if (!name.startsWith(".")) skipped.push(`skipped ${relPath}: not a folder`)
+              continue
+            }
+            if (segments.length < levels.length) {
+              if (!name.startsWith(".")) await walk(full, [...segments, name])
+              continue
+            }
+            const folder = versionFolderKind(name)
+            if (folder !== "version") {
+              skipped.push(`skipped ${relPath}: ${folder === "staging" ? "hidden folder (upload in progress)" : "version folders start with a YYYYMMDD date"}`)
+              continue
+            }
+            if (++folders % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
+            const [os, release, arch, variant] = segments as [string, string, string, string]
+            let plan: FoundPlan | Refusal
+            try {
+              plan = readVersionNow(realRoot, full, { os, release, arch, variant, version: name }, relPath)
+            } catch (e) {
+              plan = refusal(relPath, `cannot read folder: ${(e as Error).message}`)
+            }
+            if (plan._tag === "Refusal") refusals.push(plan)
+            else plans.push(plan)
+          }
+        }
+        yield* Effect.promise(() => walk(imagesDir, []))
         const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
         plans.sort((a, b) => byPath(versionDir(a.ref), versionDir(b.ref)))
         refusals.sort((a, b) => byPath(a.path, b.path))
+        skipped.sort()
+        for (const line of skipped) yield* Effect.logDebug(line)
         return { plans, refusals }
       })
 
@@ -233,9 +244,13 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
         }
         const info = yield* Effect.promise(() => stat(full).catch(() => undefined))
         if (!info?.isDirectory()) return { _tag: "Absent" } as const
-        const plan = yield* readVersion(realRoot, full, { os, release, arch, variant, version }, rel).pipe(
-          Effect.catchTag("FolderReadError", (e) => Effect.succeed(refusal(rel, `cannot read folder: ${e.reason}`)))
-        )
+        const plan = yield* Effect.sync(() => {
+          try {
+            return readVersionNow(realRoot, full, { os, release, arch, variant, version }, rel)
+          } catch (e) {
+            return refusal(rel, `cannot read folder: ${(e as Error).message}`)
+          }
+        })
         return plan._tag === "Refusal" ? ({ _tag: "Refused", refusal: plan } as const) : ({ _tag: "Plan", plan } as const)
       })
 

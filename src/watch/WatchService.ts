@@ -13,7 +13,7 @@ import { CatalogStore } from "../indexer/CatalogStore.js"
 import { CatalogText } from "../indexer/CatalogText.js"
 import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
 import { VersionHasher } from "../indexer/VersionHasher.js"
-import { withWriterLock } from "../indexer/WriterLock.js"
+import { WriterLock } from "../indexer/WriterLock.js"
 import { Generations, logGenerations } from "../publish/Generations.js"
 import { openJournal } from "../publish/Journal.js"
 import { makePublishShell } from "../publish/PublishShell.js"
@@ -63,6 +63,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
     const indexer = yield* Indexer
     const scanner = yield* Scanner
     const store = yield* CatalogStore
+    const lock = yield* WriterLock
     const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher>()
 
     /** Runs until interrupted; fails only when the service itself cannot go on (no images folder, the watcher gone). */
@@ -148,7 +149,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
               yield* shell.run(publisher.tick(yield* now))
             }
             ourStamp = yield* store.stamp(options.streamsDir)
-          }).pipe(withWriterLock(options.streamsDir))
+          }).pipe(lock.withLock(options.streamsDir))
           const status = publisher.status()
           yield* journal.compactIfDue({ memory: publisher.memoryEntries(), catalog: publisher.committedKeys(), generation: status.generation, committedAt: status.committedAt })
           yield* writeStatus

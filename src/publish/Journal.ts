@@ -105,6 +105,7 @@ export const openJournal = (stateDir: string, compat: Compat) =>
     const path = yield* Path.Path
     const fs = yield* FileSystem.FileSystem
     const file = path.join(stateDir, journalFileName)
+    yield* fs.makeDirectory(stateDir, { recursive: true }).pipe(Effect.ignore)
     const text = yield* Effect.sync(() => {
       try {
         return readFileSync(file, "utf8")

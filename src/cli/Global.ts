@@ -7,13 +7,13 @@ import { FileSystem } from "@effect/platform"
 import { Context, Effect, Layer, Option } from "effect"
 import { type ConfigFile, configPathEnv, defaultConfigPath, loadConfigFile } from "../config/AppConfig.js"
 import { LoggingLive } from "../config/Logging.js"
+import { defaults, setting } from "../config/Settings.js"
 
-export const defaultLogFile = "./lxd-image-server.log"
 
 export const globalOptions = {
   logFile: Options.file("log-file").pipe(
     Options.withAlias("log_file"),
-    Options.withDescription(`Append logs to this file (default ${defaultLogFile}; config key log_file)`),
+    Options.withDescription(`Append logs to this file (default ${defaults.log_file}; config key log_file)`),
     Options.optional
   ),
   verbose: Options.boolean("verbose").pipe(Options.withDescription("Add debug lines to the log (config key verbose)")),
@@ -36,9 +36,6 @@ export class LoadedConfig extends Context.Tag("lxd-image-server/LoadedConfig")<
 export const configPath = (flag: Option.Option<string>): string =>
   Option.getOrElse(flag, () => process.env[configPathEnv] || defaultConfigPath)
 
-/** Flag, else config key, else default. */
-export const pick = <A>(flag: Option.Option<A>, fromFile: A | undefined, fallback: A): A =>
-  Option.getOrElse(flag, () => fromFile ?? fallback)
 
 /** The config file and the logger for one run, from the global options. */
 export const GlobalLive = (options: { readonly logFile: Option.Option<string>; readonly verbose: boolean; readonly config: Option.Option<string> }) =>
@@ -47,8 +44,8 @@ export const GlobalLive = (options: { readonly logFile: Option.Option<string>; r
       const path = configPath(options.config)
       const file = yield* loadConfigFile(path)
       const logging = LoggingLive({
-        logFile: pick(options.logFile, file.log_file, defaultLogFile),
-        verbose: options.verbose || file.verbose === true
+        logFile: setting(file, "log_file", options.logFile),
+        verbose: options.verbose || setting(file, "verbose")
       })
       return Layer.merge(Layer.succeed(LoadedConfig, { path, file }), logging)
     })

@@ -1,17 +1,13 @@
 /** `init`: folders, config file, self-signed certificate and nginx site. Idempotent; never overwrites; no network. */
 import { Command as Cli, Options } from "@effect/cli"
 import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
-import { Console, Data, Effect, type Option } from "effect"
+import { Console, Data, Effect, Option } from "effect"
 import { configTemplate } from "../config/AppConfig.js"
 import { renderSite, siteFileName } from "../server/NginxSite.js"
 import { ensureCertificate, remoteInstructions, subjectNames } from "../server/Tls.js"
-import { defaultPidfile } from "../watch/Pidfile.js"
-import { defaultStateDir } from "../config/StateDir.js"
-import { LoadedConfig, pick } from "./Global.js"
+import { defaults, serveDefaults, setting } from "../config/Settings.js"
+import { LoadedConfig } from "./Global.js"
 
-export const defaultRootDir = "/var/www/simplestreams"
-export const defaultSslDir = "/etc/nginx/ssl"
-export const defaultNginxDir = "/etc/nginx"
 
 export class InitError extends Data.TaggedError("InitError")<{ readonly reason: string }> {
   override get message() {
@@ -21,11 +17,11 @@ export class InitError extends Data.TaggedError("InitError")<{ readonly reason: 
 
 export const serverOptions = {
   rootDir: Options.directory("root-dir").pipe(
-    Options.withDescription(`The web root, holding images/ and streams/ (default ${defaultRootDir}; config key root_dir)`),
+    Options.withDescription(`The web root, holding images/ and streams/ (default ${defaults.root_dir}; config key root_dir)`),
     Options.optional
   ),
   sslDir: Options.directory("ssl-dir").pipe(
-    Options.withDescription(`Where the certificate and key are (default ${defaultSslDir}; config key ssl_dir)`),
+    Options.withDescription(`Where the certificate and key are (default ${defaults.ssl_dir}; config key ssl_dir)`),
     Options.optional
   ),
   hostname: Options.text("hostname").pipe(
@@ -40,15 +36,15 @@ export const resolveServerOptions = (flags: {
   readonly hostname: ReadonlyArray<string>
 }) =>
   Effect.map(LoadedConfig, ({ file }) => ({
-    rootDir: pick(flags.rootDir, file.root_dir, defaultRootDir),
-    sslDir: pick(flags.sslDir, file.ssl_dir, defaultSslDir),
-    hostnames: flags.hostname.length > 0 ? flags.hostname : (file.hostname ?? [])
+    rootDir: setting(file, "root_dir", flags.rootDir),
+    sslDir: setting(file, "ssl_dir", flags.sslDir),
+    hostnames: setting(file, "hostname", flags.hostname.length > 0 ? Option.some(flags.hostname) : Option.none())
   }))
 
 const initOptions = {
   ...serverOptions,
   nginxDir: Options.directory("nginx-dir").pipe(
-    Options.withDescription(`nginx's folder, with sites-available/ and sites-enabled/ (default ${defaultNginxDir}; config key nginx_dir)`),
+    Options.withDescription(`nginx's folder, with sites-available/ and sites-enabled/ (default ${defaults.nginx_dir}; config key nginx_dir)`),
     Options.optional
   ),
   port: Options.integer("port").pipe(Options.withDescription("The HTTPS port of the nginx site (default 443; config key port)"), Options.optional),
@@ -80,9 +76,9 @@ export const init = Cli.make("init", initOptions, (flags) =>
     const loaded = yield* LoadedConfig
     const server = yield* resolveServerOptions(flags)
     const rootDir = path.resolve(server.rootDir)
-    const nginxDir = path.resolve(pick(flags.nginxDir, loaded.file.nginx_dir, defaultNginxDir))
-    const port = pick(flags.port, loaded.file.port, 443)
-    const httpPort = pick(flags.httpPort, loaded.file.http_port, 80)
+    const nginxDir = path.resolve(setting(loaded.file, "nginx_dir", flags.nginxDir))
+    const port = setting(loaded.file, "port", flags.port)
+    const httpPort = setting(loaded.file, "http_port", flags.httpPort)
     const fail = (reason: string) => new InitError({ reason })
     const io =
       (what: string) =>
@@ -102,21 +98,21 @@ export const init = Cli.make("init", initOptions, (flags) =>
     } else {
       yield* fs.makeDirectory(path.dirname(loaded.path), { recursive: true }).pipe(io(`cannot make ${path.dirname(loaded.path)}`))
       const text = configTemplate({
-        log_file: '"./lxd-image-server.log"',
-        verbose: "false",
+        log_file: JSON.stringify(defaults.log_file),
+        verbose: String(defaults.verbose),
         img_dir: JSON.stringify(path.join(rootDir, "images")),
         streams_dir: JSON.stringify(path.join(rootDir, "streams", "v1")),
-        compat: '"both"            # both | lxd | incus',
-        state_dir: JSON.stringify(defaultStateDir),
-        pidfile: JSON.stringify(defaultPidfile),
-        settle: "2                  # seconds",
-        reconcile_interval: "600   # seconds",
+        compat: `${JSON.stringify(defaults.compat)}            # both | lxd | incus`,
+        state_dir: JSON.stringify(defaults.state_dir),
+        pidfile: JSON.stringify(defaults.pidfile),
+        settle: `${defaults.settle}                  # seconds`,
+        reconcile_interval: `${defaults.reconcile_interval}   # seconds`,
         root_dir: JSON.stringify(rootDir),
         ssl_dir: JSON.stringify(path.resolve(server.sslDir)),
         nginx_dir: JSON.stringify(nginxDir),
         hostname: JSON.stringify(server.hostnames),
-        host: '"0.0.0.0"           # serve only',
-        port: `${port}                 # init: nginx's HTTPS port; serve: default 8444`,
+        host: `${JSON.stringify(defaults.host)}           # serve only`,
+        port: `${port}                 # init: nginx's HTTPS port; serve: default ${serveDefaults.port}`,
         http_port: `${httpPort}             # 0: no plain HTTP server`
       })
       yield* fs.writeFileString(loaded.path, text, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
@@ -146,7 +142,7 @@ export const init = Cli.make("init", initOptions, (flags) =>
       changed = true
     }
 
-    if (changed && nginxDir === defaultNginxDir && (yield* systemNginxRunning(fs))) {
+    if (changed && nginxDir === defaults.nginx_dir && (yield* systemNginxRunning(fs))) {
       // nginx's own messages go to our stderr, where the person running init sees them
       const nginx = (...args: Array<string>) =>
         executor.exitCode(Command.make("nginx", ...args).pipe(Command.stdout("inherit"), Command.stderr("inherit"))).pipe(io("cannot run nginx"))
@@ -156,7 +152,7 @@ export const init = Cli.make("init", initOptions, (flags) =>
       if ((yield* nginx("-s", "reload")) !== 0) return yield* Effect.fail(fail("nginx -s reload failed"))
       yield* Effect.logInfo("nginx -t passed; reloaded nginx")
     } else if (changed) {
-      yield* Effect.logInfo(`nginx was not reloaded (${nginxDir === defaultNginxDir ? "no running system nginx" : "custom --nginx-dir"})`)
+      yield* Effect.logInfo(`nginx was not reloaded (${nginxDir === defaults.nginx_dir ? "no running system nginx" : "custom --nginx-dir"})`)
     }
 
     const pem = yield* fs.readFileString(cert.cert).pipe(io(`cannot read ${cert.cert}`))

@@ -1,26 +1,21 @@
 /** `serve`: the one-command server. The watch service and an HTTPS static server over the same root, in one process. */
 import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
-import { Console, Duration, Effect, Layer, Queue } from "effect"
-import { defaultStateDir, writableStateDir } from "../config/StateDir.js"
+import { Console, Duration, Effect, Layer, Option, Queue } from "effect"
+import { writableStateDir } from "../config/StateDir.js"
 import { HttpsServerLive } from "../server/HttpServe.js"
 import { ensureCertificate, remoteInstructions, subjectNames } from "../server/Tls.js"
-import type { Compat } from "../simplestreams/Compat.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
-import { LoadedConfig, pick } from "./Global.js"
+import { defaults, serveDefaults, setting } from "../config/Settings.js"
+import { LoadedConfig } from "./Global.js"
 import { resolveServerOptions, serverOptions } from "./Init.js"
 
-/** Its own pidfile, so that `serve` and the `watch` service never take each other's. */
-export const defaultServePidfile = "/run/lxd-image-server/serve.pid"
-
-/** Not LXD's 8443, so that both can run on one host. */
-export const defaultServePort = 8444
 
 const serveOptions = {
   ...serverOptions,
-  host: Options.text("host").pipe(Options.withDescription("The address to listen on (default 0.0.0.0; config key host)"), Options.optional),
-  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${defaultServePort}; config key port)`), Options.optional)
+  host: Options.text("host").pipe(Options.withDescription("The address to listen on (default ${defaults.host}; config key host)"), Options.optional),
+  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional)
 }
 
 export const serve = Command.make("serve", serveOptions, (flags) =>
@@ -32,15 +27,15 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const { file } = yield* LoadedConfig
       const server = yield* resolveServerOptions(flags)
       const rootDir = path.resolve(server.rootDir)
-      const host = pick(flags.host, file.host, "0.0.0.0")
-      const port = pick(flags.port, file.port, defaultServePort)
+      const host = setting(file, "host", flags.host)
+      const port = setting(file, "port", flags.port, serveDefaults.port)
       const imagesDir = path.join(rootDir, "images")
       const streamsDir = path.join(rootDir, "streams", "v1")
       for (const dir of [imagesDir, streamsDir]) yield* fs.makeDirectory(dir, { recursive: true, mode: 0o755 })
       const cert = yield* ensureCertificate(server.sslDir, server.hostnames)
       if (cert.created) yield* Effect.logInfo(`made a self-signed certificate ${cert.cert}`)
-      const stateDir = yield* writableStateDir(file.state_dir ?? defaultStateDir)
-      yield* holdPidfile(file.pidfile ?? defaultServePidfile, stateDir)
+      const stateDir = yield* writableStateDir(setting(file, "state_dir"))
+      yield* holdPidfile(setting(file, "pidfile", Option.none(), serveDefaults.pidfile), stateDir)
       // `reload` or a stray SIGHUP must not kill the server; serve reads its config at start only
       const hups = yield* hangups
       yield* Queue.take(hups).pipe(
@@ -57,14 +52,14 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
           service.run({
             imagesDir,
             streamsDir,
-            compat: (file.compat ?? "both") as Compat,
+            compat: setting(file, "compat"),
             stateDir,
-            settle: Duration.seconds(file.settle ?? 2),
-            reconcileEvery: Duration.seconds(file.reconcile_interval ?? 600)
+            settle: Duration.seconds(setting(file, "settle")),
+            reconcileEvery: Duration.seconds(setting(file, "reconcile_interval"))
           })
         ],
         { concurrency: "unbounded", discard: true }
       )
     })
   )
-).pipe(Command.withDescription(`Serve the root over HTTPS (default port ${defaultServePort}) and keep its catalog true: one command, no nginx`))
+).pipe(Command.withDescription(`Serve the root over HTTPS (default port ${serveDefaults.port}) and keep its catalog true: one command, no nginx`))

@@ -1,23 +1,22 @@
 /** `update`: rebuild the whole catalog from scratch, re-hashing every file. The safeguard. */
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
-import { type Compat, compatModes } from "../simplestreams/Compat.js"
+import { compatModes } from "../simplestreams/Compat.js"
 import { Indexer } from "../indexer/Indexer.js"
-import { LoadedConfig, pick } from "./Global.js"
+import { defaults, setting } from "../config/Settings.js"
+import { LoadedConfig } from "./Global.js"
 
-export const defaultImagesDir = "/var/www/simplestreams/images"
-export const defaultStreamsDir = "/var/www/simplestreams/streams/v1"
 
 /** The folder options shared by `update` and `watch`. */
 export const folderOptions = {
   imgDir: Options.directory("img-dir").pipe(
     Options.withAlias("img_dir"),
-    Options.withDescription(`The images folder (default ${defaultImagesDir}; config key img_dir)`),
+    Options.withDescription(`The images folder (default ${defaults.img_dir}; config key img_dir)`),
     Options.optional
   ),
   streamsDir: Options.directory("streams-dir").pipe(
     Options.withAlias("streams_dir"),
-    Options.withDescription(`Where index.json and images.json go (default ${defaultStreamsDir}; config key streams_dir)`),
+    Options.withDescription(`Where index.json and images.json go (default ${defaults.streams_dir}; config key streams_dir)`),
     Options.optional
   ),
   compat: Options.choice("compat", compatModes).pipe(
@@ -32,9 +31,9 @@ export const resolveFolders = (flags: {
   readonly compat: typeof folderOptions.compat extends Options.Options<infer A> ? A : never
 }) =>
   Effect.map(LoadedConfig, ({ file }) => ({
-    imagesDir: pick(flags.imgDir, file.img_dir, defaultImagesDir),
-    streamsDir: pick(flags.streamsDir, file.streams_dir, defaultStreamsDir),
-    compat: pick<Compat>(flags.compat, file.compat, "both")
+    imagesDir: setting(file, "img_dir", flags.imgDir),
+    streamsDir: setting(file, "streams_dir", flags.streamsDir),
+    compat: setting(file, "compat", flags.compat)
   }))
 
 export const update = Command.make("update", folderOptions, (flags) =>

@@ -3,21 +3,22 @@ import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Queue } from "effect"
 import { loadConfigFile } from "../config/AppConfig.js"
-import { defaultStateDir, writableStateDir } from "../config/StateDir.js"
-import { defaultPidfile, hangups, holdPidfile } from "../watch/Pidfile.js"
+import { writableStateDir } from "../config/StateDir.js"
+import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
-import { LoadedConfig, pick } from "./Global.js"
+import { defaults, setting } from "../config/Settings.js"
+import { LoadedConfig } from "./Global.js"
 import { folderOptions, resolveFolders } from "./Update.js"
 
 const watchOptions = {
   ...folderOptions,
   stateDir: Options.directory("state-dir").pipe(
     Options.withAlias("state_dir"),
-    Options.withDescription(`Where the hash cache is kept (default ${defaultStateDir}, else a per-user folder; config key state_dir)`),
+    Options.withDescription(`Where the hash cache is kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),
     Options.optional
   ),
   pidfile: Options.file("pidfile").pipe(
-    Options.withDescription(`The pidfile \`reload\` reads (default ${defaultPidfile}; config key pidfile)`),
+    Options.withDescription(`The pidfile \`reload\` reads (default ${defaults.pidfile}; config key pidfile)`),
     Options.optional
   ),
   settle: Options.float("settle").pipe(
@@ -37,10 +38,10 @@ export const resolveWatch = (flags: WatchFlags) =>
     const { file } = yield* LoadedConfig
     return {
       ...(yield* resolveFolders(flags)),
-      stateDir: pick(flags.stateDir, file.state_dir, defaultStateDir),
-      pidfile: pick(flags.pidfile, file.pidfile, defaultPidfile),
-      settle: Duration.seconds(pick(flags.settle, file.settle, 2)),
-      reconcileEvery: Duration.seconds(pick(flags.reconcileInterval, file.reconcile_interval, 600))
+      stateDir: setting(file, "state_dir", flags.stateDir),
+      pidfile: setting(file, "pidfile", flags.pidfile),
+      settle: Duration.seconds(setting(file, "settle", flags.settle)),
+      reconcileEvery: Duration.seconds(setting(file, "reconcile_interval", flags.reconcileInterval))
     }
   })
 
@@ -76,14 +77,14 @@ export const reload = Command.make(
   "reload",
   {
     pidfile: Options.file("pidfile").pipe(
-      Options.withDescription(`The service's pidfile (default ${defaultPidfile}; config key pidfile)`),
+      Options.withDescription(`The service's pidfile (default ${defaults.pidfile}; config key pidfile)`),
       Options.optional
     )
   },
   (flags) =>
     Effect.gen(function* () {
       const { file } = yield* LoadedConfig
-      const pidfile = pick(flags.pidfile, file.pidfile, defaultPidfile)
+      const pidfile = setting(file, "pidfile", flags.pidfile)
       const fs = yield* FileSystem.FileSystem
       const text = yield* fs.readFileString(pidfile).pipe(
         Effect.mapError(

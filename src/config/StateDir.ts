@@ -3,7 +3,6 @@ import { FileSystem, Path } from "@effect/platform"
 import { homedir } from "node:os"
 import { Effect } from "effect"
 
-export const defaultStateDir = "/var/lib/lxd-image-server"
 
 export const userStateDir = (path: Path.Path) =>
   path.join(process.env["XDG_STATE_HOME"] || path.join(homedir(), ".local", "state"), "lxd-image-server")

@@ -3,7 +3,6 @@ import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Queue } from "effect"
 import { processAlive } from "../indexer/WriterLock.js"
 
-export const defaultPidfile = "/run/lxd-image-server/lxd-image-server.pid"
 
 export class AlreadyRunning extends Data.TaggedError("AlreadyRunning")<{ readonly pid: number; readonly pidfile: string }> {
   override get message() {

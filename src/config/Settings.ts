@@ -1,0 +1,42 @@
+/**
+ * Every setting in one place: its default, written once, and the one rule that picks a value: the flag, else
+ * the config file's key, else the default. Commands read their settings through `setting`, never with a
+ * default of their own.
+ */
+import { Option } from "effect"
+import type { ConfigFile } from "./AppConfig.js"
+
+type Settings = { readonly [K in keyof ConfigFile]-?: NonNullable<ConfigFile[K]> }
+
+export const defaults: Settings = {
+  log_file: "./lxd-image-server.log",
+  verbose: false,
+  img_dir: "/var/www/simplestreams/images",
+  streams_dir: "/var/www/simplestreams/streams/v1",
+  compat: "both",
+  state_dir: "/var/lib/lxd-image-server",
+  pidfile: "/run/lxd-image-server/lxd-image-server.pid",
+  settle: 2,
+  reconcile_interval: 600,
+  root_dir: "/var/www/simplestreams",
+  ssl_dir: "/etc/nginx/ssl",
+  nginx_dir: "/etc/nginx",
+  hostname: [],
+  host: "0.0.0.0",
+  port: 443,
+  http_port: 80
+}
+
+/**
+ * Where `serve` differs: its own pidfile, so that `serve` and the `watch` service never take each other's,
+ * and not LXD's 8443, so that both can run on one host.
+ */
+export const serveDefaults: Pick<Settings, "port" | "pidfile"> = { port: 8444, pidfile: "/run/lxd-image-server/serve.pid" }
+
+/** The flag, else the config file's key, else the default (or the command's own, for `serve`). */
+export const setting = <K extends keyof ConfigFile>(
+  file: ConfigFile,
+  key: K,
+  flag: Option.Option<Settings[K]> = Option.none(),
+  fallback: Settings[K] = defaults[key]
+): Settings[K] => Option.getOrElse(flag, () => (file[key] as Settings[K] | undefined) ?? fallback)

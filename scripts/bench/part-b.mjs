@@ -15,8 +15,11 @@ const publishes = Math.min(10, Number(env("BENCH_PUBLISHES", 5)))
 const publishMode = env("BENCH_PUBLISH", "write") // write: rootfs then metadata; rename: a hidden folder renamed into place
 const meta = env("BENCH_META", "copy") // copy | link
 const cpuTail = 0.5 // s after the version is listed that still count as its publish (the hash cache is saved after)
-/** Timeouts, in ms, grow with the scale; BENCH_TIMEOUT_SCALE multiplies them all. */
-const timeout = (seconds, perVersionMs, n) => (seconds * 1000 + perVersionMs * n) * Number(env("BENCH_TIMEOUT_SCALE", 1))
+/**
+ * Timeouts, in ms: they grow with the scale (generous for today's service on a busy 2-core machine), at most
+ * 15 minutes a wait; BENCH_TIMEOUT_SCALE multiplies them all.
+ */
+const timeout = (seconds, perVersionMs, n) => Math.min(seconds * 1000 + perVersionMs * n, 900000) * Number(env("BENCH_TIMEOUT_SCALE", 1))
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /** Metadata copied and hard-linked both give distinct images (the rootfs differ): checked on 20 versions each. */
@@ -69,7 +72,7 @@ export const partB = async (base, n) => {
   // 1. update
   const updates = await step("update", () =>
     repeat(3, 30, () => {
-      const r = runUpdate(root, timeout(60, 6, n))
+      const r = runUpdate(root, timeout(60, 20, n))
       const listed = catalogImages(imagesJson)
       const distinct = new Set(listed.map((i) => i.fingerprint)).size
       if (listed.length !== n || distinct !== n) throw new BenchError(`update listed ${listed.length} versions, ${distinct} distinct images; want ${n}`)
@@ -84,7 +87,7 @@ export const partB = async (base, n) => {
   }
 
   // 2. chokidar alone
-  const alone = await step("chokidar", () => repeat(3, 20, () => runChokidarAlone(images, timeout(30, 3, n))))
+  const alone = await step("chokidar", () => repeat(3, 20, () => runChokidarAlone(images, timeout(30, 5, n))))
   if (alone) {
     out.chokidar = stats(alone.map((r) => r.seconds))
     out.chokidarRss = stats(alone.map((r) => r.rssMiB))
@@ -100,8 +103,8 @@ export const partB = async (base, n) => {
       rmSync(join(root, "state"), { recursive: true, force: true })
       const svc = startWatch(root, settle)
       try {
-        const seen = await waitCatalog(imagesJson, `images.json to list all ${n} versions after a cold start`, timeout(60, 6, n), (text) => listedRootfs(text).length >= n)
-        await svc.stop()
+        const seen = await waitCatalog(imagesJson, `images.json to list all ${n} versions after a cold start`, timeout(120, 30, n), (text) => listedRootfs(text).length >= n)
+        await svc.stop(timeout(30, 1, n))
         return (seen - svc.launched) / 1000
       } finally {
         svc.kill()
@@ -117,9 +120,9 @@ export const partB = async (base, n) => {
   let svc
   const warms = await step("warm", () =>
     repeat(3, 30, async () => {
-      if (svc) await svc.stop()
+      if (svc) await svc.stop(timeout(30, 1, n))
       svc = startWatch(root, settle)
-      const { match, at } = await svc.waitLog(reconciledLine, timeout(30, 3, n))
+      const { match, at } = await svc.waitLog(reconciledLine, timeout(60, 10, n))
       return { seconds: (at - svc.launched) / 1000, versions: Number(match[1]), hashed: Number(match[3]), cached: Number(match[4]) }
     })
   )
@@ -195,7 +198,7 @@ export const partB = async (base, n) => {
     try {
       for (const key of added) await svc.waitLog(new RegExp(`removed ${escape(key)} from the catalog`), (settle + 30) * 1000, from)
       await waitCatalog(imagesJson, "images.json to drop the added versions", (settle + 30) * 1000, (text) => !keys.some((key) => text.includes(`/${key}/rootfs.squashfs"`)))
-      await svc.stop()
+      await svc.stop(timeout(30, 1, n))
     } finally {
       svc.kill()
     }

@@ -1,188 +1,79 @@
 #!/usr/bin/env node
-// npm run bench: the speed and memory goals of `update`, measured on this machine in one run.
-//  1. a warm tree of 20 versions x 100 MiB squashfs: update's wall time and throughput, against a baseline
-//     that hashes the same files once each on one core. Every rootfs byte is hashed twice by update (own +
-//     combined), spread over the cores, so the 2-core hashing limit equals the 1-core once-each baseline.
-//  2. peak RSS of update on one 1 GiB image.
-// Options (env): BENCH_DIR (default $TMPDIR/lis-bench), BENCH_VERSIONS (20), BENCH_MIB (100), BENCH_BIG_MIB (1024).
-import { execFileSync, spawnSync } from "node:child_process"
-import { createHash, randomFillSync } from "node:crypto"
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs"
-import { availableParallelism, tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
+// npm run bench: the speed and memory goals of lxd-image-server, measured on this machine in one run.
+//  A. `update` of 20 versions x 100 MiB random squashfs against the machine's sha256 limit (openssl speed on
+//     every core, every rootfs byte hashed twice), and update's peak RSS on one 1 GiB image.
+//  B. at each scale of BENCH_SCALES, a tree of N tiny versions: update; chokidar alone (its ready time and
+//     RSS); watch's cold start, warm restart and one-version publishes (latency, CPU); watch's memory.
+// Figures are medians, with min–median–max, over several runs where a run is cheap. Every wait has a timeout.
+// Options (env):
+//   BENCH_DIR (default $TMPDIR/lis-bench): where the trees are made once and kept
+//   BENCH_PARTS (A,B)  BENCH_SCALES (1000,10000; 100000 works too)
+//   A: BENCH_VERSIONS (20), BENCH_MIB (100), BENCH_BIG_MIB (1024), BENCH_UPDATE_RUNS (5)
+//   B: BENCH_META (copy | link: each version's metadata a copy of one file, or a hard link to it),
+//      BENCH_PUBLISH (write | rename: a new version written in place, rootfs then metadata, or a hidden folder
+//      renamed into place), BENCH_PUBLISHES (5, at most 10), BENCH_SETTLE (2)
+import { existsSync, mkdirSync } from "node:fs"
+import { availableParallelism, totalmem } from "node:os"
+import { partA } from "./bench/part-a.mjs"
+import { checkMetadataModes, partB } from "./bench/part-b.mjs"
+import { benchDir, bin } from "./bench/paths.mjs"
+import { BenchError, loadAverage, verdict } from "./bench/util.mjs"
 
-const here = dirname(fileURLToPath(import.meta.url))
-const bin = join(here, "..", "dist", "lxd-image-server.cjs")
-const rssHook = join(here, "report-rss.mjs")
-const base = process.env.BENCH_DIR ?? join(tmpdir(), "lis-bench")
-const versions = Number(process.env.BENCH_VERSIONS ?? 20)
-const mib = Number(process.env.BENCH_MIB ?? 100)
-const bigMib = Number(process.env.BENCH_BIG_MIB ?? 1024)
-const MiB = 1024 * 1024
+process.on("uncaughtException", (e) => {
+  console.error(`\nbench failed: ${e instanceof BenchError ? e.message : e?.stack ?? e}`)
+  process.exit(1)
+})
+const started = performance.now()
+const parts = (process.env.BENCH_PARTS ?? "A,B").toUpperCase().split(",").map((s) => s.trim())
+const scales = (process.env.BENCH_SCALES ?? "1000,10000").split(",").map((s) => Number(s.trim().replaceAll("_", "")))
+if (scales.some((n) => !Number.isInteger(n) || n < 10)) throw new BenchError(`BENCH_SCALES: whole numbers >= 10, comma-separated; got ${process.env.BENCH_SCALES}`)
+if (!existsSync(bin)) throw new BenchError("build first: npm run build")
+mkdirSync(benchDir, { recursive: true })
+console.log(`lxd-image-server bench: ${availableParallelism()} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, node ${process.version}, trees in ${benchDir}`)
+const load = loadAverage()
+if (load > availableParallelism() / 4) console.log(`WARNING: load average ${load.toFixed(2)}: other work on this machine skews every figure`)
 
-const metadataTarball = (target) => {
-  const work = join(base, "meta-src")
-  mkdirSync(work, { recursive: true })
-  writeFileSync(join(work, "metadata.yaml"), "architecture: x86_64\ncreation_date: 1704103200\nproperties:\n  os: Debian\n  release: bookworm\n  variant: default\n")
-  execFileSync("tar", ["-cJf", target, "-C", work, "metadata.yaml"])
+let a
+if (parts.includes("A")) a = partA(benchDir)
+const results = []
+if (parts.includes("B")) {
+  console.log("\nB. many tiny versions")
+  checkMetadataModes(benchDir)
+  for (const n of scales) results.push(await partB(benchDir, n))
 }
 
-const randomFile = (target, size) => {
-  if (existsSync(target) && statSync(target).size === size) return
-  const fd = openSync(target, "w")
-  const chunk = Buffer.alloc(4 * MiB)
-  for (let left = size; left > 0; left -= chunk.length) {
-    randomFillSync(chunk)
-    writeSync(fd, chunk, 0, Math.min(left, chunk.length))
+// the summary: one compact table per scale
+const s = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "n/a")
+const range = (st, d = 2) => (st.n > 1 ? `${s(st.min, d)}–${s(st.med, d)}–${s(st.max, d)}` : s(st.med, d))
+const row = (label, value, goal, ok) => console.log(`  ${label.padEnd(30)} ${value.padEnd(24)} ${goal.padEnd(26)} ${ok}`)
+console.log(`\nSummary (min–median–max; verdicts on the median)`)
+if (a) {
+  console.log(`\nA. big images`)
+  row("figure", "value", "goal", "")
+  row("update, 20 x 100 MiB (s)", range(a.wall), `limit ${s(a.limit)} s`, "")
+  row("update / limit", `${s(a.ratio)}x`, "<= 1.35x", verdict(a.ratio, 1.35))
+  row("update 1 GiB: peak RSS (MB)", range(a.rss, 0), "< 200 MB", a.rss.med < 200 ? "met" : "NOT met")
+}
+const settle = Number(process.env.BENCH_SETTLE ?? 2)
+for (const r of results) {
+  console.log(`\nB. ${r.n.toLocaleString("en")} versions (steps: ${Object.entries(r.steps).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(", ")})`)
+  row("figure", "value", "goal", "")
+  const at10k = r.n === 10000
+  if (r.update) {
+    row("1. update (s)", range(r.update), at10k ? "<= 8 s" : "(goal at 10,000)", at10k ? verdict(r.update.med, 8) : "")
+    row("   update peak RSS (MiB)", range(r.updateRss, 0), "", "")
   }
-  closeSync(fd)
-}
-
-const makeTree = (name, count, sizeMiB) => {
-  const root = join(base, name)
-  for (let i = 0; i < count; i++) {
-    const v = join(root, "images", "debian", "bookworm", "amd64", "default", `202401${String(i + 1).padStart(2, "0")}_10:00`)
-    mkdirSync(v, { recursive: true })
-    if (!existsSync(join(v, "lxd.tar.xz"))) metadataTarball(join(v, "lxd.tar.xz"))
-    randomFile(join(v, "rootfs.squashfs"), sizeMiB * MiB)
+  if (r.chokidar) {
+    row("2. chokidar alone: ready (s)", range(r.chokidar), "", r.chokidarErrors ? `${r.chokidarErrors} watch errors` : "")
+    row("   chokidar alone: RSS (MiB)", range(r.chokidarRss, 0), "", "")
   }
-  return root
-}
-
-const filesOf = (root, count) =>
-  Array.from({ length: count }, (_, i) => join(root, "images", "debian", "bookworm", "amd64", "default", `202401${String(i + 1).padStart(2, "0")}_10:00`, "rootfs.squashfs"))
-
-/** Hashes each file once, on this one thread: the 1-core baseline. Also warms the page cache. */
-const hashOnce = (files) => {
-  const buffer = Buffer.allocUnsafe(128 * 1024) // the fastest chunk size on this hardware, as the workers use
-  const started = performance.now()
-  for (const file of files) {
-    const hash = createHash("sha256")
-    const fd = openSync(file, "r")
-    for (;;) {
-      const n = readSync(fd, buffer, 0, buffer.length, null)
-      if (n === 0) break
-      hash.update(buffer.subarray(0, n))
-    }
-    closeSync(fd)
-    hash.digest("hex")
+  if (r.cold) row("3. watch cold start (s)", range(r.cold), "", "")
+  if (r.warm) row("4. watch warm restart (s)", range(r.warm), `<= ${s(r.warmGoal)} s, 0 hashed`, `${r.warmOk} (${r.warmHashed} hashed)`)
+  if (r.latency) {
+    row("5. publish latency (s)", range(r.latency), `<= ${s(settle + 0.5, 1)} s`, verdict(r.latency.med, settle + 0.5))
+    row("   publish CPU (s)", range(r.cpu), at10k ? "<= 0.15 s" : "(goal at 10,000)", at10k ? verdict(r.cpu.med, 0.15) : "")
   }
-  return (performance.now() - started) / 1000
+  if (r.mem) row("6. watch RSS / peak (MiB)", `${s(r.mem.rss, 0)} / ${s(r.mem.hwm, 0)}`, `<= ${s(r.memGoal, 0)} MiB`, `${verdict(r.mem.rss, r.memGoal)} / ${verdict(r.mem.hwm, r.memGoal)}`)
+  for (const [name, why] of Object.entries(r.failed)) console.log(`  ${name} FAILED: ${why.slice(0, 200)}`)
 }
-
-const runUpdate = (root) => {
-  rmSync(join(root, "streams"), { recursive: true, force: true })
-  const started = performance.now()
-  const r = spawnSync(process.execPath, ["--import", rssHook, bin, "--log-file", join(root, "bench.log"), "--config", join(root, "none.toml"), "update", "--img-dir", join(root, "images"), "--streams-dir", join(root, "streams", "v1")], { encoding: "utf8" })
-  const seconds = (performance.now() - started) / 1000
-  if (r.status !== 0) throw new Error(`update failed: ${r.stderr}`)
-  if (/WARN/.test(r.stderr) || !/ 0 refused/.test(r.stderr)) throw new Error(`update refused versions: ${r.stderr}`)
-  const rss = Number(/BENCH_MAX_RSS_KB=(\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024
-  const inside = Number(/ in ([\d.]+) s/.exec(r.stderr)?.[1] ?? NaN)
-  return { seconds, inside, rssMiB: rss }
-}
-
-if (!existsSync(bin)) throw new Error("build first: npm run build")
-console.log(`lxd-image-server bench: ${availableParallelism()} cores, node ${process.version}, tree in ${base}`)
-
-const warm = makeTree("warm", versions, mib)
-const files = filesOf(warm, versions)
-const bytes = files.reduce((n, f) => n + statSync(f).size, 0)
-hashOnce(files) // warm the page cache
-const baseline = Math.min(hashOnce(files), hashOnce(files))
-const runs = [runUpdate(warm), runUpdate(warm), runUpdate(warm)]
-const best = runs.reduce((a, b) => (a.seconds < b.seconds ? a : b))
-const gib = bytes / 1024 ** 3
-const ratio = best.seconds / baseline
-console.log(`\n1. update of ${versions} versions x ${mib} MiB squashfs (${gib.toFixed(2)} GiB, warm cache), best of ${runs.length}`)
-console.log(`   baseline, every file hashed once on 1 core : ${baseline.toFixed(2)} s  (${(bytes / MiB / baseline).toFixed(0)} MiB/s)`)
-console.log(`   2-core hashing limit (2 hashes per byte)    : ${baseline.toFixed(2)} s`)
-console.log(`   update wall time                            : ${best.seconds.toFixed(2)} s  (${(bytes / MiB / best.seconds).toFixed(0)} MiB/s of rootfs, ${((2 * bytes) / MiB / best.seconds).toFixed(0)} MiB/s hashed)`)
-console.log(`   update / limit                              : ${ratio.toFixed(2)}x  (goal <= 1.30x: ${ratio <= 1.3 ? "met" : "NOT met"})`)
-console.log(`   of which the rebuild itself (its own log)   : ${best.inside.toFixed(2)} s = ${(best.inside / baseline).toFixed(2)}x; the rest is Node starting and exiting`)
-console.log(`   runs: ${runs.map((r) => r.seconds.toFixed(2)).join(" s, ")} s; peak RSS ${best.rssMiB.toFixed(0)} MiB`)
-
-const big = makeTree("big", 1, bigMib)
-hashOnce(filesOf(big, 1))
-const bigRun = runUpdate(big)
-console.log(`\n2. update of one ${bigMib} MiB image: ${bigRun.seconds.toFixed(2)} s, peak RSS ${bigRun.rssMiB.toFixed(0)} MiB (goal < 200 MB: ${bigRun.rssMiB * 1.048576 < 200 ? "met" : "NOT met"})`)
-
-// 3. watch over 1,000 versions: a restart that hashes nothing, the publish latency of a small new version,
-//    and the service's memory.
-const watchVersions = Number(process.env.BENCH_WATCH_VERSIONS ?? 1000)
-const settleSeconds = 2
-const wroot = join(base, "watch")
-const wimages = join(wroot, "images")
-const product = join(wimages, "debian", "bookworm", "amd64", "default")
-const sharedMeta = join(base, "shared-lxd.tar.xz")
-if (!existsSync(sharedMeta)) metadataTarball(sharedMeta)
-for (let i = 0; i < watchVersions; i++) {
-  const day = new Date(Date.UTC(2020, 0, 1) + i * 86400000).toISOString().slice(0, 10).replaceAll("-", "")
-  const v = join(product, `${day}_10:00`)
-  if (existsSync(join(v, "rootfs.squashfs"))) continue
-  mkdirSync(v, { recursive: true })
-  execFileSync("cp", [sharedMeta, join(v, "lxd.tar.xz")])
-  const bytes = Buffer.alloc(4096)
-  randomFillSync(bytes)
-  writeFileSync(join(v, "rootfs.squashfs"), bytes)
-}
-rmSync(join(wroot, "streams"), { recursive: true, force: true })
-rmSync(join(wroot, "state"), { recursive: true, force: true })
-rmSync(join(product, "29991231_10:00"), { recursive: true, force: true })
-
-const { spawn } = await import("node:child_process")
-const startWatch = () => {
-  const child = spawn(process.execPath, [bin, "--verbose", "--log-file", join(wroot, "bench.log"), "--config", join(wroot, "none.toml"), "watch", "--img-dir", wimages, "--streams-dir", join(wroot, "streams", "v1"), "--state-dir", join(wroot, "state"), "--pidfile", join(wroot, "watch.pid"), "--settle", String(settleSeconds)], { stdio: ["ignore", "ignore", "pipe"] })
-  let log = ""
-  child.stderr.on("data", (d) => (log += d))
-  const started = performance.now()
-  const until = async (re, timeoutMs = 120000) => {
-    for (;;) {
-      const m = re.exec(log)
-      if (m) return { match: m, seconds: (performance.now() - started) / 1000 }
-      if (performance.now() - started > timeoutMs) throw new Error(`watch: timed out waiting for ${re}\n${log.slice(-2000)}`)
-      await new Promise((r) => setTimeout(r, 10))
-    }
-  }
-  const stop = () => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM") })
-  const rss = () => {
-    const status = readFileSync(`/proc/${child.pid}/status`, "utf8")
-    return { now: Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024, peak: Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024 }
-  }
-  return { child, until, stop, rss }
-}
-
-const cold = startWatch()
-const coldDone = await cold.until(/reconciled (\d+) versions in ([\d.]+) s \((\d+) hashed/)
-// versions written in the last seconds are published once they settle: wait for all before the restart
-for (const t0 = performance.now(); ; ) {
-  const text = existsSync(join(wroot, "streams", "v1", "images.json")) ? readFileSync(join(wroot, "streams", "v1", "images.json"), "utf8") : ""
-  if ((text.match(/"rootfs.squashfs": \{/g) ?? []).length >= watchVersions) break
-  if (performance.now() - t0 > 60000) throw new Error("the first start did not publish every version")
-  await new Promise((r) => setTimeout(r, 100))
-}
-await cold.stop()
-const warmStart = startWatch()
-const warmDone = await warmStart.until(/reconciled (\d+) versions in ([\d.]+) s \((\d+) hashed, (\d+) from the hash cache\)/)
-console.log(`\n3. watch over ${watchVersions} versions`)
-console.log(`   first start (nothing cached)    : catalog written ${coldDone.seconds.toFixed(2)} s after launch (${coldDone.match[3]} versions hashed)`)
-console.log(`   restart over unchanged versions : catalog reconciled ${warmDone.seconds.toFixed(2)} s after launch, ${warmDone.match[3]} hashed, ${warmDone.match[4]} from the cache (goal < 2 s, hashing nothing: ${warmDone.seconds < 2 && warmDone.match[3] === "0" ? "met" : "NOT met"})`)
-// publish latency: a small new version, written at once (metadata last, as an upload finishes)
-const fresh = join(product, "29991231_10:00")
-mkdirSync(fresh)
-writeFileSync(join(fresh, "rootfs.squashfs"), randomFillSync(Buffer.alloc(4096)))
-execFileSync("cp", [sharedMeta, join(fresh, "lxd.tar.xz")])
-const written = performance.now()
-const indexPath = join(wroot, "streams", "v1", "images.json")
-for (;;) {
-  if (readFileSync(indexPath, "utf8").includes("29991231_10:00")) break
-  if (performance.now() - written > 30000) throw new Error("the new version was not published within 30 s")
-  await new Promise((r) => setTimeout(r, 5))
-}
-const latency = (performance.now() - written) / 1000
-console.log(`   publish latency of a new version: ${latency.toFixed(2)} s after its last write (settle ${settleSeconds} s; goal <= ${settleSeconds + 1} s: ${latency <= settleSeconds + 1 ? "met" : "NOT met"})`)
-const mem = warmStart.rss()
-console.log(`   memory of the service           : RSS ${mem.now.toFixed(0)} MiB now, peak ${mem.peak.toFixed(0)} MiB`)
-await warmStart.stop()
-rmSync(fresh, { recursive: true, force: true })
+console.log(`\nbench took ${((performance.now() - started) / 1000).toFixed(0)} s`)

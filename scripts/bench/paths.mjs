@@ -1,0 +1,10 @@
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const here = dirname(fileURLToPath(import.meta.url))
+export const repo = join(here, "..", "..")
+export const bin = join(repo, "dist", "lxd-image-server.cjs")
+export const rssHook = join(repo, "scripts", "report-rss.mjs")
+export const chokidarAlone = join(here, "chokidar-alone.mjs")
+export const benchDir = process.env.BENCH_DIR ?? join(tmpdir(), "lis-bench")

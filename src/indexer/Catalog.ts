@@ -67,23 +67,10 @@ export interface Catalog {
   readonly aliasClashes: ReadonlyArray<string>
 }
 
-/** The aliases more than one product claims for one architecture, as readable lines. Pure. */
-export const aliasClashes = (products: Images["products"]): ReadonlyArray<string> => {
-  const owners = new Map<string, Array<string>>()
-  for (const [key, product] of Object.entries(products)) {
-    for (const alias of product.aliases.split(",").filter((a) => a !== "")) {
-      const slot = `${alias} (${canonicalArchitecture(product.arch) ?? product.arch})`
-      owners.set(slot, [...(owners.get(slot) ?? []), key])
-    }
-  }
-  return [...owners]
-    .filter(([, keys]) => keys.length > 1)
-    .map(([slot, keys]) => `alias ${slot} is claimed by ${keys.join(" and ")}: clients pick one of them silently`)
-}
-
 /**
- * The same rule from product keys alone (`os:release:arch:variant`): the aliases and the architecture of a
- * product follow from its key, so a commit checks every product without building any.
+ * The aliases more than one product claims for one architecture, as readable lines. Pure. The aliases and the
+ * architecture of a product follow from its key (`os:release:arch:variant`), so a commit checks every product
+ * without building any.
  */
 export const aliasClashesOfKeys = (keys: ReadonlyArray<string>): ReadonlyArray<string> => {
   const owners = new Map<string, Array<string>>()
@@ -216,5 +203,5 @@ export const buildCatalog = (versions: ReadonlyArray<HashedVersion>, options: Ca
             }
           }
   }
-  return { images, index, refusals, aliasClashes: aliasClashes(products) }
+  return { images, index, refusals, aliasClashes: aliasClashesOfKeys(Object.keys(products)) }
 }

@@ -11,7 +11,7 @@ import { Effect } from "effect"
 export const isAtomicTempOf = (name: string, target: string): boolean =>
   new RegExp(`^\\.${target.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.[0-9a-f]+\\.tmp$`).test(name)
 
-export const writeFileAtomic = (target: string, text: string, mode = 0o644) =>
+export const writeFileAtomic = (target: string, text: string | Uint8Array, mode = 0o644) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -20,7 +20,7 @@ export const writeFileAtomic = (target: string, text: string, mode = 0o644) =>
     yield* Effect.scoped(
       Effect.gen(function* () {
         const file = yield* fs.open(tmp, { flag: "wx", mode })
-        yield* file.writeAll(new TextEncoder().encode(text))
+        yield* file.writeAll(typeof text === "string" ? new TextEncoder().encode(text) : text)
         yield* file.sync
       })
     ).pipe(

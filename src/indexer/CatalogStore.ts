@@ -20,10 +20,13 @@ export class StreamsWriteError extends Data.TaggedError("StreamsWriteError")<{
   }
 }
 
+/** The bytes of both files (UTF-8 JSON). */
 export interface CatalogFiles {
-  readonly images: string
-  readonly index: string
+  readonly images: Uint8Array
+  readonly index: Uint8Array
 }
+
+const same = (a: Uint8Array | undefined, b: Uint8Array) => a !== undefined && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
 
 export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-server/CatalogStore", {
   effect: Effect.gen(function* () {
@@ -32,14 +35,14 @@ export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-serv
     /** What this process last wrote (or found) in each streams folder: no need to read 10 MB to compare. */
     const known = new Map<string, CatalogFiles>()
 
-    const writeAtomic = (target: string, text: string) =>
+    const writeAtomic = (target: string, text: Uint8Array) =>
       writeFileAtomic(target, text).pipe(
         Effect.mapError((e) => new StreamsWriteError({ path: target, reason: e.message })),
         Effect.provideService(FileSystem.FileSystem, fs),
         Effect.provideService(Path.Path, path)
       )
 
-    const readText = (file: string) => fs.readFileString(file).pipe(Effect.option, Effect.map(Option.getOrUndefined))
+    const readBytes = (file: string) => fs.readFile(file).pipe(Effect.option, Effect.map(Option.getOrUndefined))
 
     /**
      * Writes both files, images.json first. Uninterruptible: a stop request waits for the renames, so both
@@ -50,13 +53,13 @@ export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-serv
       Effect.gen(function* () {
         const imagesPath = path.join(streamsDir, "images.json")
         const indexPath = path.join(streamsDir, "index.json")
-        let before = options.checkDisk ? undefined : known.get(streamsDir)
-        if (before === undefined) before = { images: (yield* readText(imagesPath)) ?? "", index: (yield* readText(indexPath)) ?? "" }
+        const before = options.checkDisk ? undefined : known.get(streamsDir)
+        const onDisk = before ?? { images: yield* readBytes(imagesPath), index: yield* readBytes(indexPath) }
         yield* fs
           .makeDirectory(streamsDir, { recursive: true })
           .pipe(Effect.mapError((e) => new StreamsWriteError({ path: streamsDir, reason: e.message })))
-        const sameImages = before.images === files.images
-        const sameIndex = before.index === files.index
+        const sameImages = same(onDisk.images, files.images)
+        const sameIndex = same(onDisk.index, files.index)
         // what is on disk is unknown after a failed write: compare with the disk next time
         known.delete(streamsDir)
         if (!sameImages) yield* writeAtomic(imagesPath, files.images)

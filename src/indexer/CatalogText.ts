@@ -22,9 +22,17 @@ export const encodeProduct = (product: Product): Either.Either<string, string> =
     schemaProblem
   )
 
+const head = Buffer.from(`{\n  "content_id": "images",\n  "datatype": "image-downloads",\n  "format": "products:1.0",\n  "products": {\n`)
+const separator = Buffer.from(",\n")
+const tail = Buffer.from("\n  }\n}\n")
+const empty = Buffer.from(`{\n  "content_id": "images",\n  "datatype": "image-downloads",\n  "format": "products:1.0",\n  "products": {}\n}\n`)
+
 export class CatalogText {
-  /** The encoded product, indented as it stands in images.json, by product key. */
-  private readonly pieces = new Map<string, string>()
+  /**
+   * Each product as it stands in images.json (`    "key": {…}`, indented), already UTF-8: the file is joined
+   * from these bytes, so a publish at 10,000 versions copies 10 MB instead of building and encoding a string.
+   */
+  private readonly pieces = new Map<string, Buffer>()
   private sortedKeys: Array<string> | undefined = []
 
   /** Sets (or, with undefined, removes) one product; a product that does not validate is left out and named. */
@@ -39,7 +47,7 @@ export class CatalogText {
       return Either.left(encoded.left)
     }
     if (!this.pieces.has(key)) this.sortedKeys = undefined
-    this.pieces.set(key, indent(encoded.right, "    "))
+    this.pieces.set(key, Buffer.from(`    ${JSON.stringify(key)}: ${indent(encoded.right, "    ")}`))
     return Either.void
   }
 
@@ -53,11 +61,21 @@ export class CatalogText {
     return this.sortedKeys
   }
 
-  imagesJson(): string {
+  /** images.json, as bytes. */
+  images(): Buffer {
     const keys = this.keys()
-    const products =
-      keys.length === 0 ? "{}" : `{\n${keys.map((k) => `    ${JSON.stringify(k)}: ${this.pieces.get(k)!}`).join(",\n")}\n  }`
-    return `{\n  "content_id": "images",\n  "datatype": "image-downloads",\n  "format": "products:1.0",\n  "products": ${products}\n}\n`
+    if (keys.length === 0) return empty
+    const parts: Array<Buffer> = [head]
+    keys.forEach((k, i) => {
+      if (i > 0) parts.push(separator)
+      parts.push(this.pieces.get(k)!)
+    })
+    parts.push(tail)
+    return Buffer.concat(parts)
+  }
+
+  imagesJson(): string {
+    return this.images().toString("utf8")
   }
 
   index(): Index {
@@ -73,6 +91,11 @@ export class CatalogText {
 
   indexJson(): string {
     return canonicalJson(this.index())
+  }
+
+  /** Both files, as the store writes them. */
+  files(): { readonly images: Uint8Array; readonly index: Uint8Array } {
+    return { images: this.images(), index: Buffer.from(this.indexJson()) }
   }
 
   /** The whole catalog from scratch, for callers that hold products as values. */

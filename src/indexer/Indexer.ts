@@ -85,7 +85,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "fail" })
         yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, yield* Clock.currentTimeMillis))
         // an empty or wholly refused tree commits nothing, and still gets its (empty) catalog
-        yield* store.write(options.streamsDir, { images: text.imagesJson(), index: text.indexJson() })
+        yield* store.write(options.streamsDir, text.files())
         const status = publisher.status()
         const summary: RebuildSummary = {
           products: status.products,

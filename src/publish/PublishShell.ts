@@ -57,7 +57,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
           const set = text.setProduct(pk, publisher.product(pk))
           if (Either.isLeft(set)) yield* Effect.logError(`product ${pk} left out of the catalog: ${set.left}`)
         }
-        const written = yield* Effect.either(store.write(settings.streamsDir, { images: text.imagesJson(), index: text.indexJson() }))
+        const written = yield* Effect.either(store.write(settings.streamsDir, text.files()))
         const at = yield* now
         if (Either.isLeft(written)) {
           if (settings.onWriteFailure === "fail") return yield* Effect.fail(written.left)

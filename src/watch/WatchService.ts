@@ -75,6 +75,9 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         yield* fs.makeDirectory(options.streamsDir, { recursive: true }).pipe(Effect.ignore)
         yield* store.removeStaleTemps(options.streamsDir)
         const now = Clock.currentTimeMillis
+        // the watcher crawls the tree (seconds, at 10,000 versions) while the state is read
+        const events = yield* Queue.unbounded<TreeEvent>()
+        const watcher = yield* watchTree(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
 
         const journal = yield* openJournal(options.stateDir, options.compat)
         const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs }, journal.state)
@@ -103,7 +106,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             // the files on disk must say what the catalog is, also when no version changed (first start,
             // another writer, a streams folder emptied by hand)
             if (!publisher.hasUncommitted()) {
-              yield* store.write(options.streamsDir, { images: text.imagesJson(), index: text.indexJson() }, { checkDisk: true }).pipe(
+              yield* store.write(options.streamsDir, text.files(), { checkDisk: true }).pipe(
                 Effect.catchAll((e) => Effect.logError(`${e.message}; the catalog on disk stays as it is until the next reconcile`))
               )
             }
@@ -175,8 +178,6 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             else if (ready) treeDueAt = Math.min(treeDueAt ?? Infinity, t + settleMs)
           })
 
-        const events = yield* Queue.unbounded<TreeEvent>()
-        const watcher = yield* watchTree(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
         yield* Effect.logInfo(
           `watching ${imagesDir} (settle ${Duration.format(options.settle)}, full reconcile every ${Duration.format(options.reconcileEvery)})`
         )

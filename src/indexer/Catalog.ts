@@ -9,7 +9,7 @@ import { combinedKeys, type MetadataFtype, type RootfsFtype } from "../simplestr
 import type { Images, Index, Item, Product } from "../simplestreams/Streams.js"
 import { productArch, productKey, type Refusal, refusal, type VersionRef, versionDir } from "../tree/Layout.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
-import { encodeProduct } from "./CatalogText.js"
+import { productProblem } from "./CatalogText.js"
 
 export interface HashedFile {
   readonly name: string
@@ -141,8 +141,8 @@ export const productOf = (versions: ReadonlyArray<HashedVersion>, options: Omit<
  * no single version can fail the whole catalog.
  */
 export const checkVersion = (version: HashedVersion, options: Omit<CatalogOptions, "incumbents">): Refusal | undefined => {
-  const encoded = encodeProduct(productOf([version], options))
-  return encoded._tag === "Left" ? refusal(versionDir(version.ref), `would not be valid in images.json: ${encoded.left}`) : undefined
+  const problem = productProblem(productOf([version], options))
+  return problem === undefined ? undefined : refusal(versionDir(version.ref), `would not be valid in images.json: ${problem}`)
 }
 
 const compareVersions = (a: HashedVersion, b: HashedVersion): number => {

@@ -16,6 +16,14 @@ export const schemaProblem = (error: ParseResult.ParseError): string => {
   return `${issue.path.map(String).join(".")}: ${issue.message}`
 }
 
+const validateProduct = Schema.validateEither(Product)
+
+/** What is wrong with a product for the clients, if anything: checked, not encoded. */
+export const productProblem = (product: Product): string | undefined => {
+  const checked = validateProduct(product)
+  return Either.isLeft(checked) ? schemaProblem(checked.left) : undefined
+}
+
 export const encodeProduct = (product: Product): Either.Either<string, string> =>
   Either.mapLeft(
     Either.map(Schema.encodeEither(Product)(product), (encoded) => canonicalJson(encoded).trimEnd()),

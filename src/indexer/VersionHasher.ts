@@ -135,13 +135,31 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       return plan.rootfs.reduce((n, f) => n + f.size + metaBytes, 0) <= inlineLimit
     }
 
-    const hashSmallNow = (
+    /** The hashes of a small version's files, read at once; a file that cannot be read is its refusal. */
+    const hashSmallFilesNow = (plan: FoundPlan, compat: Compat): Either.Either<ReadonlyArray<HashJobResult>, Refusal> => {
+      const used = usedMetadata(plan, compat)
+      const hashes: Array<HashJobResult> = []
+      for (const f of plan.rootfs) {
+        const h = hashHereNow({ file: f.path, heads: used.map((m) => m.path), own: true })
+        if (Either.isLeft(h)) return Either.left(refusal(`${versionDir(plan.ref)}/${basename(h.left.path)}`, h.left.reason))
+        hashes.push(h.right)
+      }
+      return Either.right(hashes)
+    }
+
+    /**
+     * The hashed version of a small version from its hashes and its metadata already read, at once: at 10,000
+     * tiny versions a fiber and a worker round trip per version cost more than the hashing. Undefined when its
+     * metadata is not in `read` (then `hashVersion` reads it).
+     */
+    const assembleSmallNow = (
       plan: FoundPlan,
       compat: Compat,
+      hashes: ReadonlyArray<HashJobResult>,
       read: ReadonlyMap<string, Either.Either<ImageMetadata, MetadataProblem>>
     ): Either.Either<HashedVersion, Refusal> | undefined => {
       const used = usedMetadata(plan, compat)
-      if (!isSmall(plan, compat) || used.some((m) => !read.has(m.path))) return undefined
+      if (used.some((m) => !read.has(m.path))) return undefined
       const fail = (r: Refusal) => Either.left(refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason))
       const infos: Array<ImageMetadata> = []
       for (const m of used) {
@@ -151,12 +169,6 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
         )
         if (Either.isLeft(info)) return fail(info.left)
         infos.push(info.right)
-      }
-      const hashes: Array<HashJobResult> = []
-      for (const f of plan.rootfs) {
-        const h = hashHereNow({ file: f.path, heads: used.map((m) => m.path), own: true })
-        if (Either.isLeft(h)) return fail(refusal(basename(h.left.path), h.left.reason))
-        hashes.push(h.right)
       }
       const assembled = assemble(plan, used, infos, hashes)
       return Either.isLeft(assembled) ? fail(assembled.left) : assembled
@@ -197,6 +209,6 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       return true
     }
 
-    return { hashVersion, isSmall, hashSmallNow, hashPlanFor, stillSame, stillSameNow, workers: hasher.workers } as const
+    return { hashVersion, isSmall, hashSmallFilesNow, assembleSmallNow, hashPlanFor, stillSame, stillSameNow, workers: hasher.workers } as const
   })
 }) {}

@@ -13,6 +13,7 @@ import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
 import type { Journal } from "./Journal.js"
 import type { HashedVersion } from "../indexer/Catalog.js"
+import type { HashJobResult } from "../indexer/Hasher.js"
 import type { Refusal } from "../tree/Layout.js"
 import type { FoundPlan } from "../tree/Scanner.js"
 import type { Command, Draft, Publisher } from "./Publisher.js"
@@ -106,19 +107,30 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
             yield* answer(key, plan, result, !(yield* versions.stillSame(plan)))
           })
         // the large versions start at once on the worker pool; the small ones are hashed here, with no fiber
-        // each, once their metadata is read
+        // each, while xz reads their metadata in other processes, and answered once it is read
         const [large, small] = Array.partition(commands, (c) => versions.isSmall(c.plan, publisher.compat))
         const pool = yield* Effect.fork(Effect.forEach(large, onPool, { concurrency: versions.workers + 2, discard: true }))
+        const smallHashes: Array<Either.Either<ReadonlyArray<HashJobResult>, Refusal>> = []
+        for (const [i, c] of small.entries()) {
+          smallHashes.push(versions.hashSmallFilesNow(c.plan, publisher.compat))
+          // the pipes of the xz processes are read by this thread too
+          if (i % 256 === 255) yield* Effect.yieldNow()
+        }
         const read = small.length > 0 ? yield* how.metadataRead : new Map()
         const rest: Array<Extract<Command, { _tag: "Hash" }>> = []
-        for (const c of small) {
-          const result = versions.hashSmallNow(c.plan, publisher.compat, read)
+        const at = yield* now
+        const answers: Array<Command> = []
+        for (const [i, c] of small.entries()) {
+          const hashes = smallHashes[i]!
+          const result = Either.isLeft(hashes) ? Either.left(hashes.left) : versions.assembleSmallNow(c.plan, publisher.compat, hashes.right, read)
           if (result === undefined) rest.push(c)
           else {
             hashedCount++
-            yield* answer(c.key, c.plan, result, !versions.stillSameNow(c.plan))
+            // bytes read from a file that was replaced or rewritten meanwhile are not that file's: again
+            answers.push(...publisher.hashed(c.key, c.plan, result, !versions.stillSameNow(c.plan), at))
           }
         }
+        next.push(...(yield* sayAndRemember(answers)))
         yield* Effect.forEach(rest, onPool, { concurrency: versions.workers + 2, discard: true })
         yield* Fiber.join(pool)
         return next

@@ -8,6 +8,8 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Clock, Duration, Effect, Fiber, Queue, Stream } from "effect"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
 import { CatalogStore } from "../indexer/CatalogStore.js"
 import { CatalogText } from "../indexer/CatalogText.js"
@@ -55,6 +57,18 @@ export const statusJson = (s: PublisherStatus, pid: number) =>
   )}\n`
 
 export const statusFileName = "status.json"
+
+/** V8's full collection, if this Node lets a program ask for it (it does, through this flag, since long). */
+const collectGarbage = ((): (() => void) | undefined => {
+  try {
+    setFlagsFromString("--expose-gc")
+    return runInNewContext("gc") as () => void
+  } catch {
+    return undefined
+  }
+})()
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
 
 export class WatchService extends Effect.Service<WatchService>()("lxd-image-server/WatchService", {
   effect: Effect.gen(function* () {
@@ -111,9 +125,13 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
               )
             }
             lastReconcile = yield* now
+            // a full scan leaves its garbage (the tree's listing, every plan) in a heap that would otherwise stay
+            // that large: collected at once, the service holds about what the file watcher holds
+            collectGarbage?.()
             const hashed = shell.hashed() - hashedBefore
+            const mem = process.memoryUsage()
             yield* Effect.logDebug(
-              `reconciled ${publisher.status().versions} versions in ${(((yield* now) - started) / 1000).toFixed(2)} s (${hashed} hashed, ${Math.max(0, scanned.plans.length - hashed)} from the hash cache)`
+              `reconciled ${publisher.status().versions} versions in ${(((yield* now) - started) / 1000).toFixed(2)} s (${hashed} hashed, ${Math.max(0, scanned.plans.length - hashed)} from the hash cache); memory: rss ${mib(mem.rss)}, heap ${mib(mem.heapUsed)} of ${mib(mem.heapTotal)}, external ${mib(mem.external)}`
             )
           })
 

@@ -31,7 +31,7 @@ if (!existsSync(bin)) throw new BenchError("build first: npm run build")
 mkdirSync(benchDir, { recursive: true })
 console.log(`lxd-image-server bench: ${availableParallelism()} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, node ${process.version}, trees in ${benchDir}`)
 const load = loadAverage()
-if (load > availableParallelism() / 4) console.log(`WARNING: load average ${load.toFixed(2)}: other work on this machine skews every figure`)
+if (load > availableParallelism() / 2) console.log(`WARNING: load average ${load.toFixed(2)}: other work on this machine skews every figure`)
 
 let a
 if (parts.includes("A")) a = partA(benchDir)

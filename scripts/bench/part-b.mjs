@@ -52,8 +52,10 @@ export const partB = async (base, n) => {
       return await fn()
     } catch (e) {
       if (!(e instanceof BenchError)) throw e
-      out.failed[name] = e.message.split("\n")[0]
-      console.log(`   ${name} FAILED: ${e.message.slice(0, 1500)}`)
+      const [head, ...rest] = e.message.split("\n")
+      out.failed[name] = head
+      console.log(`   ${name} FAILED: ${head}`)
+      if (rest.length) console.log(rest.join("\n").slice(-1500).replace(/^/gm, "     | ")) // the end of the service's log
       return undefined
     } finally {
       out.steps[name] = (performance.now() - t) / 1000
@@ -103,7 +105,7 @@ export const partB = async (base, n) => {
       rmSync(join(root, "state"), { recursive: true, force: true })
       const svc = startWatch(root, settle)
       try {
-        const seen = await waitCatalog(imagesJson, `images.json to list all ${n} versions after a cold start`, timeout(120, 30, n), (text) => listedRootfs(text).length >= n)
+        const seen = await waitCatalog(imagesJson, `images.json to list all ${n} versions after a cold start`, timeout(120, 30, n), (text) => listedRootfs(text).length >= n, svc)
         await svc.stop(timeout(30, 1, n))
         return (seen - svc.launched) / 1000
       } finally {
@@ -166,7 +168,7 @@ export const partB = async (base, n) => {
         if (publishMode === "rename") renameSync(stage, dir)
         else writeVersion(dir)
         const last = performance.now()
-        const seen = await waitCatalog(imagesJson, `images.json to list ${key}`, (settle + 30) * 1000, (text) => text.includes(`/${key}/rootfs.squashfs"`))
+        const seen = await waitCatalog(imagesJson, `images.json to list ${key}`, timeout(settle + 30, 1, n), (text) => text.includes(`/${key}/rootfs.squashfs"`), svc)
         await svc.waitLog(new RegExp(`published ${escape(key)}`), 10000, from)
         await sleep(Math.max(seen + cpuTail * 1000, t0 + window * 1000) - performance.now())
         const spent = cpuSeconds(svc.pid) - p0
@@ -196,8 +198,8 @@ export const partB = async (base, n) => {
       rmSync(join(images, key, "..", `.stage-${publishName}`), { recursive: true, force: true })
     }
     try {
-      for (const key of added) await svc.waitLog(new RegExp(`removed ${escape(key)} from the catalog`), (settle + 30) * 1000, from)
-      await waitCatalog(imagesJson, "images.json to drop the added versions", (settle + 30) * 1000, (text) => !keys.some((key) => text.includes(`/${key}/rootfs.squashfs"`)))
+      for (const key of added) await svc.waitLog(new RegExp(`removed ${escape(key)} from the catalog`), timeout(settle + 30, 1, n), from)
+      await waitCatalog(imagesJson, "images.json to drop the added versions", timeout(settle + 30, 1, n), (text) => !keys.some((key) => text.includes(`/${key}/rootfs.squashfs"`)), svc)
       await svc.stop(timeout(30, 1, n))
     } finally {
       svc.kill()

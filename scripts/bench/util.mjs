@@ -25,7 +25,7 @@ export const fmt = (s, digits = 2, unit = "s") => {
 /** "met" or "NOT met" for a figure against an upper bound. */
 export const verdict = (value, limit) => (Number.isFinite(value) && value <= limit ? "met" : "NOT met")
 
-/** The figures of a report: printed as they come, gathered for the tables at the end. */
+/** One figure, printed as it comes (the tables at the end repeat them). */
 export const line = (label, text) => console.log(`   ${label.padEnd(44)}: ${text}`)
 
 /** Runs `fn` `runs` times, or fewer when the runs so far took more than `budgetSeconds` in all. */

@@ -44,6 +44,8 @@ export const startWatch = (root, settle) => {
     pid: child.pid,
     launched,
     get log() { return log },
+    /** The exit code or signal, once it exited. */
+    get exited() { return exited },
     mark: () => log.length,
     /** The first match of `re` in the log after position `from`, with the time its chunk arrived. */
     waitLog: (re, timeoutMs, from = 0) =>
@@ -85,11 +87,12 @@ export const startWatch = (root, settle) => {
 
 /**
  * Polls images.json (a stat every 20 ms; read only when it changed) until `test(text)` holds; returns the
- * time the change was first seen. Fails after `timeoutMs`.
+ * time the change was first seen. Fails after `timeoutMs`, or as soon as the service `svc` exits.
  */
-export const waitCatalog = async (file, what, timeoutMs, test) => {
+export const waitCatalog = async (file, what, timeoutMs, test, svc) => {
   let last = ""
   return until(what, timeoutMs, () => {
+    if (svc?.exited !== undefined) throw new BenchError(`watch exited (${svc.exited}) while waiting for ${what}\n${svc.log.slice(-3000)}`)
     let info
     try { info = statSync(file) } catch { return undefined }
     const id = `${info.ino}:${info.mtimeMs}:${info.size}`

@@ -14,7 +14,7 @@ export const settle = Number(env("BENCH_SETTLE", 2))
 const publishes = Math.min(10, Number(env("BENCH_PUBLISHES", 5)))
 const publishMode = env("BENCH_PUBLISH", "write") // write: rootfs then metadata; rename: a hidden folder renamed into place
 const meta = env("BENCH_META", "copy") // copy | link
-const cpuTail = 0.5 // s after the version is listed that still count as its publish (the hash cache is saved after)
+const cpuTail = 0.5 // s after the version is listed that still count as its publish (the journal is appended after)
 /**
  * Timeouts, in ms: they grow with the scale (generous for today's service on a busy 2-core machine), at most
  * 15 minutes a wait; BENCH_TIMEOUT_SCALE multiplies them all.

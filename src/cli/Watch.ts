@@ -14,7 +14,7 @@ const watchOptions = {
   ...folderOptions,
   stateDir: Options.directory("state-dir").pipe(
     Options.withAlias("state_dir"),
-    Options.withDescription(`Where the hash cache is kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),
+    Options.withDescription(`Where the journal of hashes, refusals and generations and status.json are kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),
     Options.optional
   ),
   pidfile: Options.file("pidfile").pipe(

@@ -1,4 +1,4 @@
-/** The state folder (hash cache, fallback pidfile): the given one if writable, else a per-user one, with a warning. */
+/** The state folder (the publisher's journal, status.json, fallback pidfile): the given one if writable, else a per-user one, with a warning. */
 import { FileSystem, Path } from "@effect/platform"
 import { homedir } from "node:os"
 import { Effect } from "effect"

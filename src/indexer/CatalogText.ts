@@ -44,12 +44,14 @@ export class CatalogText {
   private sortedKeys: Array<string> | undefined = []
 
   /** Sets (or, with undefined, removes) one product; a product that does not validate is left out and named. */
-  setProduct(key: string, product: Product | undefined): Either.Either<void, string> {
+  setProduct(key: string, product: Product | undefined, options: { readonly checked?: boolean } = {}): Either.Either<void, string> {
     if (product === undefined) {
       if (this.pieces.delete(key)) this.sortedKeys = undefined
       return Either.void
     }
-    const encoded = encodeProduct(product)
+    // a product made of versions each checked when it was accepted needs no second check (a restart
+    // renders every product at once)
+    const encoded = options.checked ? Either.right(canonicalJson(product).trimEnd()) : encodeProduct(product)
     if (Either.isLeft(encoded)) {
       if (this.pieces.delete(key)) this.sortedKeys = undefined
       return Either.left(encoded.left)

@@ -13,7 +13,6 @@ import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
 import type { Journal } from "./Journal.js"
 import type { HashedVersion } from "../indexer/Catalog.js"
-import type { HashJobResult } from "../indexer/Hasher.js"
 import type { Refusal } from "../tree/Layout.js"
 import type { FoundPlan } from "../tree/Scanner.js"
 import type { Command, Draft, Publisher } from "./Publisher.js"
@@ -107,21 +106,15 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
             yield* answer(key, plan, result, !(yield* versions.stillSame(plan)))
           })
         // the large versions start at once on the worker pool; the small ones are hashed here, with no fiber
-        // each, while xz reads their metadata in other processes, and answered once it is read
+        // each, once xz has read their metadata (hashing meanwhile would keep this thread from reading xz's pipes)
         const [large, small] = Array.partition(commands, (c) => versions.isSmall(c.plan, publisher.compat))
         const pool = yield* Effect.fork(Effect.forEach(large, onPool, { concurrency: versions.workers + 2, discard: true }))
-        const smallHashes: Array<Either.Either<ReadonlyArray<HashJobResult>, Refusal>> = []
-        for (const [i, c] of small.entries()) {
-          smallHashes.push(versions.hashSmallFilesNow(c.plan, publisher.compat))
-          // the pipes of the xz processes are read by this thread too
-          if (i % 256 === 255) yield* Effect.yieldNow()
-        }
         const read = small.length > 0 ? yield* how.metadataRead : new Map()
         const rest: Array<Extract<Command, { _tag: "Hash" }>> = []
         const at = yield* now
         const answers: Array<Command> = []
-        for (const [i, c] of small.entries()) {
-          const hashes = smallHashes[i]!
+        for (const c of small) {
+          const hashes = versions.hashSmallFilesNow(c.plan, publisher.compat)
           const result = Either.isLeft(hashes) ? Either.left(hashes.left) : versions.assembleSmallNow(c.plan, publisher.compat, hashes.right, read)
           if (result === undefined) rest.push(c)
           else {

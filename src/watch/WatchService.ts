@@ -96,7 +96,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         const journal = yield* openJournal(options.stateDir, options.compat)
         const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs }, journal.state)
         const text = new CatalogText()
-        for (const pk of publisher.productKeys()) text.setProduct(pk, publisher.product(pk))
+        // every version remembered was checked when it was accepted
+        for (const pk of publisher.productKeys()) text.setProduct(pk, publisher.product(pk), { checked: true })
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "retry", journal })
         yield* logGenerations
 
@@ -125,14 +126,14 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
               )
             }
             lastReconcile = yield* now
-            // a full scan leaves its garbage (the tree's listing, every plan) in a heap that would otherwise stay
-            // that large: collected at once, the service holds about what the file watcher holds
-            collectGarbage?.()
             const hashed = shell.hashed() - hashedBefore
             const mem = process.memoryUsage()
             yield* Effect.logDebug(
               `reconciled ${publisher.status().versions} versions in ${(((yield* now) - started) / 1000).toFixed(2)} s (${hashed} hashed, ${Math.max(0, scanned.plans.length - hashed)} from the hash cache); memory: rss ${mib(mem.rss)}, heap ${mib(mem.heapUsed)} of ${mib(mem.heapTotal)}, external ${mib(mem.external)}`
             )
+            // a full scan leaves its garbage (the tree's listing, every plan) in a heap that would otherwise stay
+            // that large: collected at once, the service holds about what the file watcher holds
+            collectGarbage?.()
           })
 
         /** What the loop has to do now, if anything: decided without the lock, which only work takes. */

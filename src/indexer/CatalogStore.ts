@@ -1,14 +1,15 @@
 /**
  * Where the catalog is stored: `images.json` and `index.json` in the streams folder. This is the local-folder
  * store; another (object storage, say) can replace the service. Each file is written to a temp file in the
- * same folder, fsynced and renamed over the old one, `images.json` first and `index.json` last, so a reader
- * never sees a torn file or an index naming products the catalog lacks. The text comes validated from
+ * same folder, fsynced and renamed over the old one, in an order that never lets a reader see a torn file or an
+ * index naming a product the catalog lacks. The text comes validated from
  * CatalogText; a file whose bytes would not change is left alone.
  */
 import { FileSystem, Path } from "@effect/platform"
 import { stat } from "node:fs/promises"
 import { Data, Effect, Option, Schema } from "effect"
-import { Images } from "../simplestreams/Streams.js"
+import { canonicalJson, Images } from "../simplestreams/Streams.js"
+import { indexedProducts, indexOf } from "./CatalogText.js"
 import { removeStaleTemps as removeTemps, writeFileAtomic } from "./AtomicFile.js"
 
 export class StreamsWriteError extends Data.TaggedError("StreamsWriteError")<{
@@ -62,6 +63,13 @@ export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-serv
         const sameIndex = same(onDisk.index, files.index)
         // what is on disk is unknown after a failed write: compare with the disk next time
         known.delete(streamsDir)
+        // index.json never names a product images.json lacks: products leaving are first taken out of the
+        // index, then images.json is replaced, then the index names the products arriving
+        const listed = indexedProducts(onDisk.index)
+        const staying = new Set(indexedProducts(files.index))
+        if (!sameImages && listed.some((k) => !staying.has(k))) {
+          yield* writeAtomic(indexPath, Buffer.from(canonicalJson(indexOf(listed.filter((k) => staying.has(k))))))
+        }
         if (!sameImages) yield* writeAtomic(imagesPath, files.images)
         if (!sameIndex) yield* writeAtomic(indexPath, files.index)
         known.set(streamsDir, files)

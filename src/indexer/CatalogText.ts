@@ -16,6 +16,26 @@ export const schemaProblem = (error: ParseResult.ParseError): string => {
   return `${issue.path.map(String).join(".")}: ${issue.message}`
 }
 
+/** The index of these product keys (sorted), as clients read it: no entry at all when there is none. */
+export const indexOf = (keys: ReadonlyArray<string>): Index => ({
+  format: "index:1.0",
+  index:
+    keys.length === 0
+      ? {}
+      : { images: { datatype: "image-downloads", path: "streams/v1/images.json", format: "products:1.0", products: [keys[0]!, ...keys.slice(1)] } }
+})
+
+/** The product keys an index.json names, or none when it is not one. */
+export const indexedProducts = (bytes: Uint8Array | undefined): ReadonlyArray<string> => {
+  try {
+    const parsed = JSON.parse(Buffer.from(bytes ?? []).toString("utf8")) as { index?: { images?: { products?: unknown } } }
+    const products = parsed.index?.images?.products
+    return Array.isArray(products) ? products.filter((p): p is string => typeof p === "string") : []
+  } catch {
+    return []
+  }
+}
+
 const validateProduct = Schema.validateEither(Product)
 
 /** What is wrong with a product for the clients, if anything: checked, not encoded. */
@@ -89,14 +109,7 @@ export class CatalogText {
   }
 
   index(): Index {
-    const keys = this.keys()
-    return {
-      format: "index:1.0",
-      index:
-        keys.length === 0
-          ? {}
-          : { images: { datatype: "image-downloads", path: "streams/v1/images.json", format: "products:1.0", products: [keys[0]!, ...keys.slice(1)] } }
-    }
+    return indexOf(this.keys())
   }
 
   indexJson(): string {

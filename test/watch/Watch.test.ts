@@ -58,6 +58,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     rmSync(w.version(`${key}/20240102_10:00`), { recursive: true })
     await waitFor("the removed version to leave", () => !published(w, "20240102_10:00"))
     rmSync(w.version("debian"), { recursive: true })
+    // a product leaving is taken out of index.json before images.json drops it
     await waitFor("the empty product to leave", () => Object.keys(readCatalog(w)!.images.products).length === 0)
     expect(readCatalog(w)!.index).toEqual({ format: "index:1.0", index: {} })
 

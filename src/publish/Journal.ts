@@ -98,12 +98,21 @@ export const replay = (text: string, compat: Compat): { readonly state: JournalS
   return { state: { memory, catalog: [...catalog], generation, committedAt, withdrawnAt }, skipped, lines, fresh: false }
 }
 
+/** What a snapshot holds. */
+export interface LiveState {
+  readonly memory: ReadonlyMap<string, Remembered>
+  readonly catalog: ReadonlyArray<string>
+  readonly generation: number
+  readonly committedAt: number | undefined
+}
+
 export interface Journal {
   readonly state: JournalState
   readonly remember: (key: string, what: Remembered | undefined) => Effect.Effect<void>
   readonly generation: (g: { number: number; at: number; added: ReadonlyArray<string>; withdrawn: ReadonlyArray<{ key: string; at: number }> }) => Effect.Effect<void>
   /** Rewrites the log as a snapshot when it holds more than twice what is live. */
-  readonly compactIfDue: (live: { memory: ReadonlyMap<string, Remembered>; catalog: ReadonlyArray<string>; generation: number; committedAt: number | undefined }) => Effect.Effect<void>
+  /** `remembered`: how many versions are live; `live` is asked for only when a compaction is due. */
+  readonly compactIfDue: (remembered: number, live: () => LiveState) => Effect.Effect<void>
 }
 
 /**
@@ -134,7 +143,7 @@ export const openJournal = (stateDir: string, compat: Compat) =>
     let broken = false
     const header = JSON.stringify({ format, compat })
 
-    const snapshotText = (live: Parameters<Journal["compactIfDue"]>[0]) => {
+    const snapshotText = (live: LiveState) => {
       const rows = [header]
       for (const [key, what] of live.memory) if (what.files.length > 0) rows.push(JSON.stringify({ remember: key, what }))
       rows.push(JSON.stringify({ snapshot: live.generation, at: live.committedAt, catalog: live.catalog, withdrawnAt: Object.fromEntries(withdrawnAt) }))
@@ -178,10 +187,10 @@ export const openJournal = (stateDir: string, compat: Compat) =>
         for (const k of g.added) withdrawnAt.delete(k)
         return append([{ generation: g.number, at: g.at, added: g.added, withdrawn: g.withdrawn.map((w) => w.key) }], true)
       },
-      compactIfDue: (live) =>
+      compactIfDue: (remembered, live) =>
         Effect.suspend(() => {
-          if (broken || lines <= Math.max(1000, 2 * (live.memory.size + 1))) return Effect.void
-          const snap = snapshotText(live)
+          if (broken || lines <= Math.max(1000, 2 * (remembered + 1))) return Effect.void
+          const snap = snapshotText(live())
           return writeFileAtomic(file, snap.text).pipe(
             Effect.provideService(FileSystem.FileSystem, fs),
             Effect.provideService(Path.Path, path),

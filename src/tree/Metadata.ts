@@ -87,19 +87,16 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
       )
 
     /** The first bytes, for the magic number, read at once: a stream per file costs milliseconds, ×10,000. */
-    const head = (path: string) =>
-      Effect.try({
-        try: () => {
-          const fd = openSync(path, "r")
-          try {
-            const buffer = Buffer.alloc(8)
-            return buffer.subarray(0, readSync(fd, buffer, 0, 8, 0))
-          } finally {
-            closeSync(fd)
-          }
-        },
-        catch: (e) => problem(`cannot read: ${(e as Error).message}`)
-      })
+    const headNow = (path: string): Buffer => {
+      const fd = openSync(path, "r")
+      try {
+        const buffer = Buffer.alloc(8)
+        return buffer.subarray(0, readSync(fd, buffer, 0, 8, 0))
+      } finally {
+        closeSync(fd)
+      }
+    }
+    const head = (path: string) => Effect.try({ try: () => headNow(path), catch: (e) => problem(`cannot read: ${(e as Error).message}`) })
 
     const read = (path: string): Effect.Effect<ImageMetadata, MetadataProblem> =>
       Effect.gen(function* () {
@@ -187,7 +184,14 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
     /** Reads many metadata tarballs at once; each result is its own, as `read` would give it. */
     const readAll = (paths: ReadonlyArray<string>) =>
       Effect.gen(function* () {
-        const xz = paths.filter((p) => Either.getOrElse(Either.map(Effect.runSync(Effect.either(head(p))), (h) => detectCompression(h) === "xz"), () => false))
+        // a file that cannot be read is left for `read`, which says why
+        const xz = paths.filter((p) => {
+          try {
+            return detectCompression(headNow(p)) === "xz"
+          } catch {
+            return false
+          }
+        })
         const settled = new Map<string, Either.Either<ImageMetadata, MetadataProblem>>()
         // batches keep the command line short and the decompressed bytes held at once small; two run at once,
         // one xz per core while this thread reads what the other gave

@@ -8,7 +8,7 @@ import { Data, Effect } from "effect"
 import type { Stats } from "node:fs"
 import { readdirSync, realpathSync, statSync } from "node:fs"
 import { realpath, stat } from "node:fs/promises"
-import { type FileIdentity, sameIdentity } from "./Identity.js"
+import type { FileIdentity } from "./Identity.js"
 import {
   type FileEntry,
   isImageFileName,
@@ -85,8 +85,6 @@ const hiddenBelow = (realRoot: string, real: string, sep: string) =>
   real.slice(realRoot.length + 1).split(sep).some((s) => s.startsWith("."))
 
 
-/** The same file, unchanged: what a cached hash is keyed by. */
-export const sameFile = (a: FoundFile, b: FoundFile): boolean => sameIdentity(a, b)
 
 export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner", {
   effect: Effect.gen(function* () {
@@ -152,11 +150,19 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
       return entries
     }
 
-    /** The regular files of a version folder and what they make; a bad symlink for an image file refuses it. */
+    /**
+     * The regular files of a version folder and what they make; a bad symlink for an image file refuses it,
+     * and so does a folder that cannot be read.
+     */
     const readVersionNow = (realRoot: string, full: string, ref: VersionRef, relPath: string): FoundPlan | Refusal => {
       const files: Array<FoundFile> = []
       const refusals: Array<Refusal> = []
-      const entries = listNow(realRoot, full, relPath, refusals)
+      let entries: Array<Entry>
+      try {
+        entries = listNow(realRoot, full, relPath, refusals)
+      } catch (e) {
+        return refusal(relPath, `cannot read folder: ${(e as Error).message}`)
+      }
       const imageRefusal = refusals.find((r) => isImageFileName(r.path.slice(r.path.lastIndexOf("/") + 1)))
       if (imageRefusal) return imageRefusal
       for (const { name, full, kind, info } of entries) {
@@ -206,12 +212,7 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
             }
             if (++folders % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
             const [os, release, arch, variant] = segments as [string, string, string, string]
-            let plan: FoundPlan | Refusal
-            try {
-              plan = readVersionNow(realRoot, full, { os, release, arch, variant, version: name }, relPath)
-            } catch (e) {
-              plan = refusal(relPath, `cannot read folder: ${(e as Error).message}`)
-            }
+            const plan = readVersionNow(realRoot, full, { os, release, arch, variant, version: name }, relPath)
             if (plan._tag === "Refusal") refusals.push(plan)
             else plans.push(plan)
           }
@@ -244,13 +245,7 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
         }
         const info = yield* Effect.promise(() => stat(full).catch(() => undefined))
         if (!info?.isDirectory()) return { _tag: "Absent" } as const
-        const plan = yield* Effect.sync(() => {
-          try {
-            return readVersionNow(realRoot, full, { os, release, arch, variant, version }, rel)
-          } catch (e) {
-            return refusal(rel, `cannot read folder: ${(e as Error).message}`)
-          }
-        })
+        const plan = yield* Effect.sync(() => readVersionNow(realRoot, full, { os, release, arch, variant, version }, rel))
         return plan._tag === "Refusal" ? ({ _tag: "Refused", refusal: plan } as const) : ({ _tag: "Plan", plan } as const)
       })
 

@@ -146,8 +146,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           return due !== undefined && due <= t ? ("versions" as const) : undefined
         })
 
-        const writeStatus = Effect.gen(function* () {
-          const status = statusJson(publisher.status(), process.pid)
+        const writeStatus = (s: PublisherStatus) => Effect.gen(function* () {
+          const status = statusJson(s, process.pid)
           if (status === lastStatus) return
           lastStatus = status
           yield* writeFileAtomic(path.join(options.stateDir, statusFileName), status).pipe(Effect.ignore)
@@ -172,9 +172,15 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             }
             ourStamp = yield* store.stamp(options.streamsDir)
           }).pipe(lock.withLock(options.streamsDir))
+          // the status walks every version: once a turn, and the catalog's keys only for a compaction
           const status = publisher.status()
-          yield* journal.compactIfDue({ memory: publisher.memoryEntries(), catalog: publisher.committedKeys(), generation: status.generation, committedAt: status.committedAt })
-          yield* writeStatus
+          yield* journal.compactIfDue(publisher.memoryEntries().size, () => ({
+            memory: publisher.memoryEntries(),
+            catalog: publisher.committedKeys(),
+            generation: status.generation,
+            committedAt: status.committedAt
+          }))
+          yield* writeStatus(status)
         })
 
         const onEvent = (event: TreeEvent) =>

@@ -28,6 +28,13 @@ const commitOf = (cs: ReadonlyArray<Command>) => {
   if (c?._tag !== "Commit") throw new Error(`no Commit in ${tags(cs).join(",")}`)
   return c.draft
 }
+/** A version seen, hashed and committed at `at`, as the shell would carry it through. */
+const publishNow = (p: Publisher, v: FoundPlan, seed: string, at: number) => {
+  const key = versionDir(v.ref)
+  p.seen(key, { _tag: "Plan", plan: v }, at)
+  p.hashed(key, v, Either.right(hashed(v, seed)), false, at)
+  return p.committed(commitOf(p.tick(at)), at)
+}
 
 describe("Publisher", () => {
   it.effect("publishes a version once its files have been quiet for the settle window, as one generation", () =>
@@ -112,9 +119,7 @@ describe("Publisher", () => {
     const a = plan(ref("20240101_10:00"))
     const b = plan(ref("20240101_10:00", "copy"))
     const [ka, kb] = [versionDir(a.ref), versionDir(b.ref)]
-    p.seen(ka, { _tag: "Plan", plan: a }, 10_000)
-    p.hashed(ka, a, Either.right(hashed(a, "same")), false, 10_000)
-    p.committed(commitOf(p.tick(10_000)), 10_000)
+    publishNow(p, a, "same", 10_000)
     // "copy" sorts before "debian", but the committed one stays
     p.seen(kb, { _tag: "Plan", plan: b }, 20_000)
     const out = p.hashed(kb, b, Either.right(hashed(b, "same")), false, 20_000)
@@ -148,9 +153,7 @@ describe("Publisher", () => {
     const first = new Publisher(options)
     const v = plan(ref("20240101_10:00"))
     const key = versionDir(v.ref)
-    first.seen(key, { _tag: "Plan", plan: v }, 10_000)
-    first.hashed(key, v, Either.right(hashed(v, "a")), false, 10_000)
-    first.committed(commitOf(first.tick(10_000)), 10_000)
+    publishNow(first, v, "a", 10_000)
     const again = new Publisher(options, { memory: first.memoryEntries(), catalog: first.committedKeys(), generation: 1 })
     expect(again.treeSeen([v], [], 20_000)).toEqual([])
     expect(again.tick(20_000)).toEqual([])
@@ -164,9 +167,7 @@ describe("Publisher", () => {
     const p = new Publisher(options)
     const v = plan(ref("20240101_10:00"))
     const key = versionDir(v.ref)
-    p.seen(key, { _tag: "Plan", plan: v }, 0)
-    p.hashed(key, v, Either.right(hashed(v, "a")), false, 0)
-    p.committed(commitOf(p.tick(0)), 0)
+    publishNow(p, v, "a", 0)
     const r = refusal(key, "a symlink to a folder")
     expect(tags(p.seen(key, { _tag: "Refused", refusal: r }, 1))).toEqual(["Remember", "Tell"])
     expect(tags(p.seen(key, { _tag: "Refused", refusal: r }, 2))).toEqual([])

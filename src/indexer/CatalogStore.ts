@@ -21,13 +21,42 @@ export class StreamsWriteError extends Data.TaggedError("StreamsWriteError")<{
   }
 }
 
-/** The bytes of both files (UTF-8 JSON). */
+/** The bytes of both files (UTF-8 JSON); images.json may come in pieces, written one after the other. */
 export interface CatalogFiles {
-  readonly images: Uint8Array
+  readonly images: Uint8Array | ReadonlyArray<Uint8Array>
   readonly index: Uint8Array
 }
 
-const same = (a: Uint8Array | undefined, b: Uint8Array) => a !== undefined && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
+type Chunks = ReadonlyArray<Uint8Array>
+
+const chunksOf = (bytes: Uint8Array | Chunks): Chunks => (bytes instanceof Uint8Array ? [bytes] : bytes)
+
+const lengthOf = (chunks: Chunks) => chunks.reduce((n, c) => n + c.byteLength, 0)
+
+/**
+ * The same bytes, however they are cut, compared in place: no joined copy. Pieces that are the same objects
+ * (a product that did not change) are equal without a look at their bytes.
+ */
+export const sameBytes = (a: Uint8Array | Chunks | undefined, b: Uint8Array | Chunks): boolean => {
+  if (a === undefined) return false
+  const x = chunksOf(a)
+  const y = chunksOf(b)
+  if (lengthOf(x) !== lengthOf(y)) return false
+  let i = 0, j = 0, oi = 0, oj = 0
+  while (i < x.length && j < y.length) {
+    const cx = x[i]!, cy = y[j]!
+    if (cx === cy && oi === 0 && oj === 0) {
+      i++, j++
+      continue
+    }
+    const n = Math.min(cx.byteLength - oi, cy.byteLength - oj)
+    if (Buffer.compare(cx.subarray(oi, oi + n), cy.subarray(oj, oj + n)) !== 0) return false
+    oi += n, oj += n
+    if (oi === cx.byteLength) i++, oi = 0
+    if (oj === cy.byteLength) j++, oj = 0
+  }
+  return true
+}
 
 export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-server/CatalogStore", {
   effect: Effect.gen(function* () {
@@ -36,7 +65,7 @@ export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-serv
     /** What this process last wrote (or found) in each streams folder: no need to read 10 MB to compare. */
     const known = new Map<string, CatalogFiles>()
 
-    const writeAtomic = (target: string, text: Uint8Array) =>
+    const writeAtomic = (target: string, text: Uint8Array | Chunks) =>
       writeFileAtomic(target, text).pipe(
         Effect.mapError((e) => new StreamsWriteError({ path: target, reason: e.message })),
         Effect.provideService(FileSystem.FileSystem, fs),
@@ -59,8 +88,8 @@ export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-serv
         yield* fs
           .makeDirectory(streamsDir, { recursive: true })
           .pipe(Effect.mapError((e) => new StreamsWriteError({ path: streamsDir, reason: e.message })))
-        const sameImages = same(onDisk.images, files.images)
-        const sameIndex = same(onDisk.index, files.index)
+        const sameImages = sameBytes(onDisk.images, files.images)
+        const sameIndex = sameBytes(onDisk.index, files.index)
         // what is on disk is unknown after a failed write: compare with the disk next time
         known.delete(streamsDir)
         // index.json never names a product images.json lacks: products leaving are first taken out of the

@@ -16,6 +16,8 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, ExecutionStrategy, Exit, Scope } from "effect"
 import { spawn } from "node:child_process"
+import { ftruncateSync, writeSync } from "node:fs"
+import { type ForkHelper, startForkHelper } from "../process/ForkHelper.js"
 
 export class LockError extends Data.TaggedError("LockError")<{ readonly path: string; readonly reason: string }> {
   override get message() {
@@ -140,16 +142,100 @@ export const withWriterLock =
   <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.scoped(Effect.zipRight(acquireWriterLock(streamsDir, { onWait: sayWaiting }), effect))
 
-/** The catalog's lock as a service, to be replaced where the folder is not the place to lock. */
+interface Session {
+  /** Our descriptor of the lock file, open while the session lasts; the helper's fd 3 shares its description. */
+  readonly fd: number
+  readonly helper: ForkHelper
+  readonly scope: Scope.CloseableScope
+}
+
+/**
+ * The catalog's lock as a service, to be replaced where the folder is not the place to lock.
+ *
+ * A long-running writer (`watch` takes the lock for every turn) takes it through a fork helper (see
+ * ForkHelper): the helper's fd 3 is the same open file description as our descriptor of the lock file, kept
+ * open for the service's life, and it calls flock(2) on it with no child process. The lock is still ours,
+ * held by that description: the helper gone, our descriptor keeps it until we close it; we gone, the helper
+ * sees the end of its input and exits, and the kernel lets go. Only a wait for another writer still runs
+ * flock(1), on our descriptor. Takers in this process queue on a semaphore, since they share the description.
+ * Where perl cannot start, each taking opens a descriptor of its own and runs flock(1), as `acquireWriterLock`.
+ */
 export class WriterLock extends Effect.Service<WriterLock>()("lxd-image-server/WriterLock", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
+    const serviceScope = yield* Effect.scope
+    const sessions = new Map<string, Session | "none">()
+    const queues = new Map<string, Effect.Semaphore>()
+
+    const queueFor = (lockPath: string) => {
+      let q = queues.get(lockPath)
+      if (!q) queues.set(lockPath, (q = Effect.unsafeMakeSemaphore(1)))
+      return q
+    }
+
+    /** The session of a lock file, started at its first use; "none" when the helper cannot run here. */
+    const sessionFor = (lockPath: string, fail: (reason: string) => LockError) =>
+      Effect.gen(function* () {
+        const known = sessions.get(lockPath)
+        if (known === "none" || (known && known.helper.alive())) return known
+        if (known) yield* drop(lockPath, known)
+        yield* fs.makeDirectory(path.dirname(lockPath), { recursive: true }).pipe(Effect.mapError((e) => fail(e.message)))
+        const scope = yield* Scope.fork(serviceScope, ExecutionStrategy.sequential)
+        const started = yield* Effect.gen(function* () {
+          const file = yield* fs.open(lockPath, { flag: "a+", mode: 0o644 }).pipe(Effect.mapError((e) => fail(e.message)))
+          const helper = yield* Effect.either(startForkHelper(file.fd))
+          return helper._tag === "Right" ? { fd: file.fd, helper: helper.right, scope } : undefined
+        }).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
+        if (!started) yield* Scope.close(scope, Exit.void)
+        const session = started ?? ("none" as const)
+        sessions.set(lockPath, session)
+        return session
+      })
+
+    /** Ends a session: the helper and our descriptor closed, and with them any lock they held. */
+    const drop = (lockPath: string, session: Session) =>
+      Effect.suspend(() => {
+        if (sessions.get(lockPath) === session) sessions.delete(lockPath)
+        return Scope.close(session.scope, Exit.void)
+      })
+
+    const acquireShared = (lockPath: string, session: Session, fail: (reason: string) => LockError) =>
+      Effect.gen(function* () {
+        // first, so that a taking interrupted anywhere lets go (LOCK_UN of a lock not held does nothing; the
+        // helper answers in order, so it comes after any flock of ours)
+        yield* Effect.addFinalizer(() => session.helper.unlock.pipe(Effect.catchAll(() => drop(lockPath, session))))
+        const first = yield* session.helper.tryLock.pipe(Effect.mapError(fail))
+        if (first === "busy") {
+          yield* sayWaiting(yield* holderOf(fs, lockPath))
+          yield* flock(session.fd, true).pipe(Effect.mapError(fail))
+        }
+        // only for the message of those who wait: a failed write takes nothing from the lock
+        yield* Effect.sync(() => {
+          try {
+            ftruncateSync(session.fd, 0)
+            writeSync(session.fd, `${process.pid}\n`)
+          } catch {}
+        })
+      })
+
     return {
       withLock:
         (streamsDir: string) =>
-        <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockError, R> =>
-          Effect.scoped(Effect.zipRight(acquireWith(fs, path, streamsDir, { onWait: sayWaiting }), effect))
+        <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockError, R> => {
+          const lockPath = lockPathFor(path, streamsDir)
+          const fail = (reason: string) => new LockError({ path: lockPath, reason })
+          return queueFor(lockPath).withPermits(1)(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const session = yield* sessionFor(lockPath, fail)
+                if (session === "none") yield* acquireWith(fs, path, streamsDir, { onWait: sayWaiting })
+                else yield* acquireShared(lockPath, session, fail)
+                return yield* effect
+              })
+            )
+          )
+        }
     }
   })
 }) {}

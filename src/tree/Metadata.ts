@@ -5,8 +5,9 @@
  */
 import { Command, CommandExecutor, FileSystem } from "@effect/platform"
 import { isPlatformError, type PlatformError } from "@effect/platform/Error"
-import { closeSync, openSync, readSync } from "node:fs"
-import { Effect, Either, Option, Stream } from "effect"
+import { closeSync, openSync, readSync, statSync } from "node:fs"
+import { type ForkHelper, startForkHelper } from "../process/ForkHelper.js"
+import { Effect, Either, Option, Scope, Stream } from "effect"
 import { type Compression, detectCompression, type ImageMetadata, parseMetadataYaml } from "./MetadataRules.js"
 import { TarScan, type TarScanResult } from "./TarScan.js"
 
@@ -36,6 +37,35 @@ const scanTar = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
     })
   })
 
+/** The first line of a tool's complaint, without its name and the file's. */
+const toolMessage = (stderr: string) => stderr.trim().split("\n")[0]!.replace(/^[^:]*: (.*: )?/, "")
+
+/**
+ * Up to `size` fork helpers, started at first use for the scope's life and taken in turn; none when perl
+ * cannot start here (asked once).
+ */
+const makeHelperPool = (size: number) =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const started: Array<ForkHelper> = []
+    let unavailable = false
+    let turn = 0
+    const lock = Effect.unsafeMakeSemaphore(1)
+    const next = lock.withPermits(1)(
+      Effect.gen(function* () {
+        for (let i = started.length - 1; i >= 0; i--) if (!started[i]!.alive()) started.splice(i, 1)
+        if (!unavailable && started.length < size) {
+          const helper = yield* Effect.either(Scope.extend(startForkHelper(), scope))
+          if (Either.isRight(helper)) started.push(helper.right)
+          else unavailable = started.length === 0
+        }
+        if (started.length === 0) return Option.none<ForkHelper>()
+        return Option.some(started[turn++ % started.length]!)
+      })
+    )
+    return { next } as const
+  })
+
 /** What a finished scan of a tarball means for the image. */
 const toMetadata = (result: TarScanResult): Either.Either<ImageMetadata, MetadataProblem> => {
   if (result._tag === "Invalid") {
@@ -53,10 +83,39 @@ const batchFileLimit = 4 * 1024 * 1024
 const batchCount = 1000
 const batchBytesLimit = 64 * 1024 * 1024
 
+/** A compressed file this small is decompressed through a fork helper, whole, when its output is small too. */
+const helperFileLimit = 1024 * 1024
+
 export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metadata", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const executor = yield* CommandExecutor.CommandExecutor
+    const helpers = yield* makeHelperPool(2)
+
+    /**
+     * One small file decompressed by a fork helper: `watch` at 10,000 versions is 500 MB, and forking xz from
+     * it cost more CPU than the rest of a one-version publish. None when no helper runs here or the output
+     * passes the cap: then the tool is run from here and streamed, stopped early as TarScan says.
+     */
+    const viaHelper = (compression: Exclude<Compression, "none">, path: string) =>
+      Effect.gen(function* () {
+        const helper = yield* helpers.next
+        if (Option.isNone(helper)) return Option.none()
+        const ran = yield* Effect.either(helper.value.run([compression, "-dc", "--", path], batchFileLimit))
+        if (Either.isLeft(ran) || ran.right.over) return Option.none()
+        const { code, stdout, stderr } = ran.right
+        if (code === 127 && stderr.startsWith("cannot run")) {
+          return Option.some<TarScanResult>({ _tag: "Invalid", reason: `${compression}-compressed, but '${compression}' cannot run on this host` })
+        }
+        const scan = new TarScan()
+        const pushed = scan.push(stdout)
+        const result = pushed._tag === "More" ? scan.end() : pushed
+        // the output ended before the archive did: a broken compressed file says so on stderr
+        if (result._tag === "Invalid" && pushed._tag === "More" && code !== 0) {
+          return Option.some<TarScanResult>({ _tag: "Invalid", reason: `not valid ${compression} data (${toolMessage(stderr) || `exit ${code}`})` })
+        }
+        return Option.some(result)
+      })
 
     const viaTool = (compression: Exclude<Compression, "none">, path: string) =>
       Effect.scoped(
@@ -72,10 +131,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
             // the output ended before the archive did: a broken compressed file says so on stderr
             const code = yield* proc.exitCode
             if (code !== 0) {
-              const message = (yield* stderr.await.pipe(Effect.flatten, Effect.orElseSucceed(() => "")))
-                .trim()
-                .split("\n")[0]!
-                .replace(/^[^:]*: (.*: )?/, "")
+              const message = toolMessage(yield* stderr.await.pipe(Effect.flatten, Effect.orElseSucceed(() => "")))
               return { _tag: "Invalid", reason: `not valid ${compression} data (${message || `exit ${code}`})` } as const
             }
           }
@@ -96,6 +152,13 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
         closeSync(fd)
       }
     }
+    const sizeNow = (path: string) => {
+      try {
+        return statSync(path).size
+      } catch {
+        return Infinity
+      }
+    }
     const head = (path: string) => Effect.try({ try: () => headNow(path), catch: (e) => problem(`cannot read: ${(e as Error).message}`) })
 
     const read = (path: string): Effect.Effect<ImageMetadata, MetadataProblem> =>
@@ -103,10 +166,9 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
         const first = yield* head(path)
         if (first.length === 0) return yield* Effect.fail(problem("empty file"))
         const compression = detectCompression(first)
-        const result =
-          compression === "none"
-            ? (yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }))).result
-            : yield* viaTool(compression, path)
+        if (compression === "none") return yield* toMetadata((yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }))).result)
+        const small = yield* Effect.sync(() => sizeNow(path) <= helperFileLimit)
+        const result = Option.getOrUndefined(small ? yield* viaHelper(compression, path) : Option.none()) ?? (yield* viaTool(compression, path))
         return yield* toMetadata(result)
       }).pipe(catchPlatform)
 

@@ -100,7 +100,10 @@ describe("the writer lock between real processes", () => {
     const processes = 8
     const times = 1
     const s = makeStreams()
-    const started = Array.from({ length: processes }, () => startWorker(["stress", s.streamsDir, String(times), "2"]))
+    // half take it with flock(1) on a descriptor of their own, half through the service's fork helper
+    const started = Array.from({ length: processes }, (_, i) =>
+      startWorker([i % 2 === 0 ? "stress" : "stress-service", s.streamsDir, String(times), "2"])
+    )
     await Promise.all(started.map((w) => untilSaid(w, "ready")))
     const results: Array<{ sections: number; overlaps: number; finished: boolean }> = []
     for (let round = 1; round <= rounds; round++) {

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import type { ClientRequest } from "node:http"
 import { Agent, request } from "node:https"
+import { connect } from "node:net"
 import { join } from "node:path"
 import { binPath } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
@@ -129,11 +130,17 @@ describe.skipIf(!ready)("serve, a real process with 96 file descriptors", () => 
     let last: number | string = 200
     for (let i = 0; i < 60 && last === 200; i++) last = await stall()
     expect(last, "the fd table never filled").not.toBe(200)
+    // the refused download's socket was closed again: one descriptor may be free, which a connection that
+    // sends nothing takes (how many the service holds of its own decides whether one is)
+    const idle = connect(port, "127.0.0.1")
+    await new Promise((resolve) => idle.once("connect", resolve))
+    await new Promise((resolve) => setTimeout(resolve, 200))
     expect((await call("GET", "/streams/v1/index.json")).status).toBe(503)
-    await waitFor("EMFILE in the log", () => log().includes("EMFILE"), 5_000)
-    expect(log()).toMatch(new RegExp(`ERROR.*${join(root, "streams", "v1", "index.json")}.*EMFILE`))
+    const emfile = new RegExp(`ERROR.*${join(root, "streams", "v1", "index.json")}.*EMFILE`)
+    await waitFor("EMFILE for index.json in the log", () => emfile.test(log()), 5_000)
     const before = openFds()
     for (const req of stuck) req.destroy()
+    idle.destroy()
     await waitFor("the dropped downloads' files to close", () => openFds() <= before - (stuck.length - 1), 10_000)
     expect((await call("GET", "/streams/v1/index.json")).status).toBe(200)
   }, 60_000)

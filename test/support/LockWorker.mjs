@@ -6,13 +6,14 @@
 //     takes the lock <times> times around a critical section that appends "enter"/"exit" lines to <log>
 //     with O_APPEND and creates "<log>.occupied" with O_EXCL, writing "overlap" when another section
 //     already holds it, and says "done". One process runs many rounds: node takes long to start.
+//   node LockWorker.mjs stress-service …  the same, through the WriterLock service (its fork helper's flock)
 //   node LockWorker.mjs hold <streamsDir>     takes the lock, says "locked <pid>", holds it until killed
 //   node LockWorker.mjs once <streamsDir>     takes the lock once; a failure goes to stderr, exit code 1
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Duration, Effect, Queue } from "effect"
+import { Duration, Effect, Layer, Queue } from "effect"
 import { appendFileSync, closeSync, openSync, unlinkSync } from "node:fs"
 import { createInterface } from "node:readline"
-import { withWriterLock } from "../../dist/src/indexer/WriterLock.js"
+import { withWriterLock, WriterLock } from "../../dist/src/indexer/WriterLock.js"
 
 const [mode, streamsDir, times, holdMs] = process.argv.slice(2)
 const say = (line) => Effect.sync(() => process.stdout.write(`${line}\n`))
@@ -32,7 +33,7 @@ const section = (log) => Effect.gen(function* () {
   yield* Effect.sync(() => appendFileSync(log, `exit ${process.pid} ${process.hrtime.bigint()}\n`))
 })
 
-const rounds = Effect.gen(function* () {
+const rounds = (locked) => Effect.gen(function* () {
   const logs = yield* Queue.unbounded()
   const lines = createInterface({ input: process.stdin })
   lines.on("line", (log) => Queue.unsafeOffer(logs, log))
@@ -41,14 +42,20 @@ const rounds = Effect.gen(function* () {
   for (;;) {
     const log = yield* Queue.take(logs)
     if (log === undefined) return
-    yield* Effect.repeatN(section(log).pipe(withWriterLock(streamsDir)), Number(times) - 1)
+    yield* Effect.repeatN(locked(section(log)), Number(times) - 1)
     yield* say("done")
   }
 })
 
+const viaService = (effect) => Effect.flatMap(WriterLock, (lock) => lock.withLock(streamsDir)(effect))
+
 const program =
   mode === "stress"
-    ? rounds
+    ? rounds(withWriterLock(streamsDir))
+    : mode === "stress-service"
+    ? Effect.scoped(
+        Effect.flatMap(Layer.build(WriterLock.Default), (context) => rounds((effect) => Effect.provide(viaService(effect), context)))
+      )
     : mode === "hold"
       ? say(`locked ${process.pid}`).pipe(Effect.zipRight(Effect.never), withWriterLock(streamsDir))
       : say(`locked ${process.pid}`).pipe(withWriterLock(streamsDir))

@@ -3,6 +3,7 @@
  * product `os:release:arch:variant`, and its files make a VersionPlan or a Refusal (a reason tied to a path).
  */
 import { isKnownArchitecture, productArchitecture } from "../simplestreams/Architecture.js"
+import { sumsFileName } from "./Sha256Sums.js"
 import { isMetadataFileName, type MetadataFtype, rootfsFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
 
 
@@ -90,6 +91,8 @@ export interface VersionPlan<F extends FileEntry = FileEntry> {
   readonly metadata: ReadonlyArray<MetadataFile<F>>
   /** The rootfs files present, sorted by name. */
   readonly rootfs: ReadonlyArray<RootfsFile<F>>
+  /** `SHA256SUMS`, when the uploader sent one: then every published file must match it. */
+  readonly sums?: F | undefined
 }
 
 /**
@@ -127,8 +130,16 @@ export const planVersion = <F extends FileEntry>(
       return refusal(dir, `two rootfs files of type ${f.ftype} (${f.name}, ${twin.name}): one per type per version`)
     }
   }
-  return { _tag: "VersionPlan", ref, metadata, rootfs }
+  const sums = files.find((f) => f.name === sumsFileName)
+  return { _tag: "VersionPlan", ref, metadata, rootfs, ...(sums ? { sums } : {}) }
 }
+
+/** Every file of a plan whose bytes go into what is published: the image files, and the sums that vouch for them. */
+export const planFiles = <F extends FileEntry>(plan: VersionPlan<F>): ReadonlyArray<F> => [
+  ...plan.metadata,
+  ...plan.rootfs,
+  ...(plan.sums ? [plan.sums] : [])
+]
 
 /** The product `arch` to write: the Debian-style name for the folder's architecture (`x86_64` → `amd64`). */
 export const productArch = (ref: VersionRef): string => productArchitecture(ref.arch) ?? ref.arch

@@ -84,9 +84,9 @@ export const writeRootTarXz = (target: string, seed = "1"): void =>
   )
 
 /** A qcow2-like VM disk: the qcow2 magic `QFI\xfb` and some bytes. */
-export const writeQcow2 = (target: string, seed = "1"): void => {
+export const writeQcow2 = (target: string, seed = "1", size = 4096): void => {
   mkdirSync(dirname(target), { recursive: true })
-  writeFileSync(target, Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), Buffer.alloc(4096, seed)]))
+  writeFileSync(target, Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), Buffer.alloc(size, seed)]))
 }
 
 /** A ustar header for a regular file, as tar writes it: enough for TarScan and for GNU tar to list. */

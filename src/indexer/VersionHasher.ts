@@ -68,7 +68,7 @@ const assemble = (
     const wrong = checkSums(sums, [...metadata, ...rootfs], present, isImageFileName)
     if (wrong) return Either.left(refusal(wrong.file, wrong.reason))
   }
-  return Either.right({ ref: plan.ref, metadata, rootfs })
+  return Either.right({ ref: plan.ref, metadata, rootfs, ...(plan.image ? { image: plan.image } : {}) })
 }
 
 /**

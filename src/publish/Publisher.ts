@@ -195,7 +195,7 @@ export class Publisher {
     const p = this.pending.get(key)
     if (known && sameIdentities(known.files, files)) {
       this.pending.delete(key)
-      if (known._tag === "Hashed") this.accept(key, known.version, p?.first, out)
+      if (known._tag === "Hashed") this.accept(key, this.withImage(key, known, plan, out), p?.first, out)
       return out
     }
     const last = lastModified(plan, at)
@@ -473,6 +473,19 @@ export class Publisher {
       const r = this.memory.get(blocked)
       if (r?._tag === "Hashed") this.accept(blocked, r.version, undefined, out)
     }
+  }
+
+  /**
+   * The remembered version with the image.yaml the folder holds now: the file is read with every look and is
+   * no part of the files' identity, so an edit of it republishes without reading the images again.
+   */
+  private withImage(key: string, known: Extract<Remembered, { _tag: "Hashed" }>, plan: FoundPlan, out: Array<Command>): HashedVersion {
+    if (JSON.stringify(known.version.image) === JSON.stringify(plan.image)) return known.version
+    const { image: _, ...rest } = known.version
+    const version: HashedVersion = plan.image ? { ...rest, image: plan.image } : rest
+    this.memory.set(key, { ...known, version })
+    out.push({ _tag: "Remember", key, remembered: this.memory.get(key) })
+    return version
   }
 
   private refuse(key: string, files: ReadonlyArray<FileIdentity>, r: Refusal, out: Array<Command>) {

@@ -3,6 +3,7 @@
  * product `os:release:arch:variant`, and its files make a VersionPlan or a Refusal (a reason tied to a path).
  */
 import { isKnownArchitecture, productArchitecture } from "../simplestreams/Architecture.js"
+import type { ImageYaml } from "./ImageYaml.js"
 import { sumsFileName } from "./Sha256Sums.js"
 import { isMetadataFileName, type MetadataFtype, rootfsFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
 
@@ -93,6 +94,8 @@ export interface VersionPlan<F extends FileEntry = FileEntry> {
   readonly rootfs: ReadonlyArray<RootfsFile<F>>
   /** `SHA256SUMS`, when the uploader sent one: then every published file must match it. */
   readonly sums?: F | undefined
+  /** `image.yaml`, read with every look at the folder (it is not hashed): names and requirements. */
+  readonly image?: ImageYaml | undefined
 }
 
 /**

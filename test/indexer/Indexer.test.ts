@@ -149,6 +149,32 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("Indexer.rebuild on a rea
         expect(warnings).toHaveLength(5)
       }))
 
+    it.effect("takes names and requirements from image.yaml, refuses a bad one with the reason, and gives a clashing alias to the first product", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        const debian = addContainer(w, "debian/bookworm/amd64/default/20240101_10:00", "debian")
+        writeFileSync(join(debian, "image.yaml"), "aliases: [stable]\nrelease_aliases:\n  bookworm: 12\ndistro_name: Debian GNU/Linux\nrequirements:\n  secureboot: false\n")
+        const ubuntu = addContainer(w, "ubuntu/noble/amd64/default/20240201_10:00", "ubuntu")
+        writeFileSync(join(ubuntu, "image.yaml"), "aliases: [stable, lts]\n")
+        const bad = addContainer(w, "alpine/3.20/amd64/default/20240101_10:00", "alpine")
+        writeFileSync(join(bad, "image.yaml"), "requirements: [secureboot]\n")
+        const logs = captureLogs()
+        const summary = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })).pipe(Effect.provide(logs.layer))
+        expect(summary).toMatchObject({ products: 2, refused: 1 })
+        const images = Schema.decodeUnknownSync(Images)(readJson(join(w.streams, "images.json")))
+        expect(images.products["debian:bookworm:amd64:default"]).toMatchObject({
+          aliases: "debian/bookworm/default,debian/bookworm,debian/12/default,debian/12,stable",
+          os: "Debian GNU/Linux",
+          requirements: { secureboot: "false" },
+          lxd_requirements: { secureboot: "false" }
+        })
+        expect(images.products["ubuntu:noble:amd64:default"]!.aliases).toBe("ubuntu/noble/default,ubuntu/noble,lts")
+        const warnings = logs.lines.filter((l) => l.startsWith("WARN"))
+        expect(warnings.some((l) => l.includes(`${join(bad, "image.yaml")}: requirements: `))).toBe(true)
+        expect(warnings.some((l) => l.includes("alias stable (x86_64) is claimed by debian:bookworm:amd64:default and ubuntu:noble:amd64:default"))).toBe(true)
+        expect(warnings).toHaveLength(2)
+      }))
+
     it.effect("fails with a clear error for folders clients cannot use", () =>
       Effect.gen(function* () {
         const w = makeWebRoot()

@@ -114,6 +114,21 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     expect(readCatalog(w)!.images.products["debian:bookworm:amd64:default"]!.versions["20240101_10:00"]!.items["rootfs.squashfs"]).toMatchObject({ sha256: sha(rootfs) })
   }, 60_000)
 
+  it("republishes the names of an edited image.yaml, and withdraws the version while the file is bad", async () => {
+    const w = makeWebRoot()
+    const v = addContainer(w, `${key}/20240101_10:00`, "a")
+    writeFileSync(join(v, "image.yaml"), "aliases: [stable]\n")
+    const watch = watchOn(w, { settle: "0.3" })
+    const aliases = () => readCatalog(w)?.images.products["debian:bookworm:amd64:default"]?.["aliases" as never] as string | undefined
+    await waitFor("the first catalog", () => aliases() === "debian/bookworm/default,debian/bookworm,stable")
+    writeFileSync(join(v, "image.yaml"), "aliases: [stable, testing]\n")
+    await waitFor("the new alias", () => aliases() === "debian/bookworm/default,debian/bookworm,stable,testing")
+    writeFileSync(join(v, "image.yaml"), "aliases: stable\n")
+    await waitFor("the refusal", () => watch.log().includes(`${join(v, "image.yaml")}: aliases: `) && !published(w, "20240101_10:00"))
+    rmSync(join(v, "image.yaml"))
+    await waitFor("the version without the file", () => aliases() === "debian/bookworm/default,debian/bookworm")
+  }, 60_000)
+
   it("publishes an rsync upload (temporary dotfiles renamed into place) and a staging folder renamed into place, once each", async () => {
     const w = makeWebRoot()
     const watch = watchOn(w)

@@ -5,7 +5,7 @@
 import { joinAliases, productAliases } from "../simplestreams/Aliases.js"
 import { canonicalArchitecture } from "../simplestreams/Architecture.js"
 import { type Compat, metadataFtypes } from "../simplestreams/Compat.js"
-import { combinedKeys, type MetadataFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
+import { combinedFtype, combinedKeys, type MetadataFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
 import type { Images, Index, Item, Product } from "../simplestreams/Streams.js"
 import { productArch, productKey, type Refusal, refusal, type VersionRef, versionDir } from "../tree/Layout.js"
 import type { ImageYaml } from "../tree/ImageYaml.js"
@@ -29,11 +29,18 @@ export interface HashedRootfs extends HashedFile {
   readonly combined: Partial<Record<MetadataFtype, string>>
 }
 
+/** A unified image: its own sha256 is its fingerprint. */
+export interface HashedUnified extends HashedFile {
+  readonly metadata: ImageMetadata
+}
+
 /** A version whose every file was hashed: ready to publish. */
 export interface HashedVersion {
   readonly ref: VersionRef
   readonly metadata: ReadonlyArray<HashedMetadata>
   readonly rootfs: ReadonlyArray<HashedRootfs>
+  /** A unified image, alone in its version (then `metadata` and `rootfs` are empty). */
+  readonly unified?: HashedUnified | undefined
   /** The version's image.yaml, as read with the last look at its folder. */
   readonly image?: ImageYaml | undefined
 }
@@ -154,12 +161,21 @@ const byKey = <A>(entries: Iterable<readonly [string, A]>): Record<string, A> =>
   Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
 /** The image fingerprints of a version: one per rootfs and metadata file it was combined with. */
-export const fingerprints = (version: HashedVersion): ReadonlyArray<string> =>
-  version.rootfs.flatMap((r) => Object.values(r.combined))
+export const fingerprints = (version: HashedVersion): ReadonlyArray<string> => [
+  ...version.rootfs.flatMap((r) => Object.values(r.combined)),
+  ...(version.unified ? [version.unified.sha256] : [])
+]
 
 const versionItems = (version: HashedVersion, options: CatalogOptions): Record<string, Item> => {
   const base = `${options.imagesPath}/${versionDir(version.ref)}`
   const items: Array<readonly [string, Item]> = []
+  const unified = version.unified
+  if (unified) {
+    // one item per client, both pointing at the one tarball; its sha256 is the fingerprint (§5, §6)
+    for (const ftype of metadataFtypes(options.compat).map(combinedFtype)) {
+      items.push([ftype, { ftype, path: `${base}/${unified.name}`, sha256: unified.sha256, size: unified.size }])
+    }
+  }
   for (const [itemFtype, fileName] of metadataSources(options.compat, version.metadata.map((m) => m.name))) {
     const meta = version.metadata.find((m) => m.name === fileName)!
     const combined: Record<string, string> = {}
@@ -182,7 +198,7 @@ const versionItems = (version: HashedVersion, options: CatalogOptions): Record<s
  */
 const productFields = (newest: HashedVersion, compat: Compat): Omit<Product, "versions"> => {
   const { ref, image = {} } = newest
-  const properties = newest.metadata[0]?.metadata.properties ?? {}
+  const properties = (newest.unified ?? newest.metadata[0])?.metadata.properties ?? {}
   const releaseAliases = image.release_aliases?.[ref.release] ?? []
   const requirements = image.requirements
   return {

@@ -126,8 +126,37 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
           )
       ).pipe(Effect.catchTag("HashError", (e) => Effect.fail(refusal(basename(e.path), e.reason))))
 
+    /**
+     * A unified image: metadata.yaml read up to its `rootfs/` while the tarball is hashed once, whole; its own
+     * sha256 is the fingerprint.
+     */
+    const hashUnified = (plan: FoundPlan, file: FoundFile): Effect.Effect<HashedVersion, Refusal> =>
+      Effect.flatMap(sumsOfNow(plan), (sums) =>
+        Effect.all(
+          [
+            metadata.read(file.path, "unified").pipe(
+              Effect.mapError((p) => refusal(file.name, p.reason)),
+              Effect.flatMap((info) => checkArchitecture(plan, file, info))
+            ),
+            hasher.hash({ file: file.path, heads: [], own: true }, file.size).pipe(
+              Effect.catchTag("HashError", (e) => Effect.fail(refusal(basename(e.path), e.reason)))
+            )
+          ],
+          { concurrency: "unbounded" }
+        ).pipe(
+          Effect.flatMap(([info, hashed]): Either.Either<HashedVersion, Refusal> => {
+            if (hashed.size !== file.size) return Either.left(refusal(file.name, "changed while being hashed; it is tried again when it changes"))
+            const unified = { name: file.name, size: file.size, sha256: hashed.own!, metadata: info }
+            const wrong = sums && checkSums(sums, [unified], [file.name], isImageFileName)
+            if (wrong) return Either.left(refusal(wrong.file, wrong.reason))
+            return Either.right({ ref: plan.ref, metadata: [], rootfs: [], unified, ...(plan.image ? { image: plan.image } : {}) })
+          })
+        )
+      ).pipe(Effect.mapError((r) => refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason)))
+
     /** Reads the metadata and hashes one version; a failure is the version's refusal, never the run's. */
     const hashVersion = (plan: FoundPlan, how: HashPlan): Effect.Effect<HashedVersion, Refusal> => {
+      if (plan.unified) return hashUnified(plan, plan.unified)
       const used = usedMetadata(plan, how.compat)
       const checkedMetadata = (file: FoundFile) =>
         how.readMetadata(file.path).pipe(
@@ -155,6 +184,8 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
      */
     /** Every file the version reads, metadata once per rootfs, is under `inlineLimit` in all. */
     const isSmall = (plan: FoundPlan, compat: Compat) => {
+      // a unified image is read by a decompressor and hashed whole: never inline
+      if (plan.unified) return false
       const metaBytes = usedMetadata(plan, compat).reduce((n, m) => n + m.size, 0)
       return plan.rootfs.reduce((n, f) => n + f.size + metaBytes, 0) <= inlineLimit
     }

@@ -8,7 +8,7 @@ import { isPlatformError, type PlatformError } from "@effect/platform/Error"
 import { closeSync, openSync, readSync } from "node:fs"
 import { Effect, Either, Option, Stream } from "effect"
 import { type Compression, detectCompression, type ImageMetadata, parseMetadataYaml } from "./MetadataRules.js"
-import { TarScan, type TarScanResult } from "./TarScan.js"
+import { TarScan, type TarScanMode, type TarScanResult } from "./TarScan.js"
 
 /** Why a metadata tarball cannot be used, for the refusal line. */
 export interface MetadataProblem {
@@ -22,9 +22,9 @@ const catchPlatform = <A, E, R>(self: Effect.Effect<A, E | PlatformError, R>) =>
   Effect.catchIf(self, isPlatformError, (e) => Effect.fail(problem(`cannot read: ${e.message}`)))
 
 /** Scans the bytes until the result is known; `drained` tells whether the stream was read to its end. */
-const scanTar = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
+const scanTar = <E>(bytes: Stream.Stream<Uint8Array, E>, mode: TarScanMode) =>
   Effect.gen(function* () {
-    const scan = new TarScan()
+    const scan = new TarScan(mode)
     const found = yield* bytes.pipe(
       Stream.map((chunk) => scan.push(chunk)),
       Stream.filter((r) => r._tag !== "More"),
@@ -58,7 +58,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
     const fs = yield* FileSystem.FileSystem
     const executor = yield* CommandExecutor.CommandExecutor
 
-    const viaTool = (compression: Exclude<Compression, "none">, path: string) =>
+    const viaTool = (compression: Exclude<Compression, "none">, path: string, mode: TarScanMode) =>
       Effect.scoped(
         Effect.gen(function* () {
           const proc = yield* Command.start(Command.make(compression, "-dc", "--", path)).pipe(
@@ -67,7 +67,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
           const stderr = yield* proc.stderr.pipe(Stream.decodeText(), Stream.mkString, Effect.fork)
           // a scan settled before the output's end (a rootfs, a bomb past the cap) leaves the scope with the tool
           // still running: leaving kills it, so it decompresses no further
-          const { drained, result } = yield* scanTar(proc.stdout)
+          const { drained, result } = yield* scanTar(proc.stdout, mode)
           if (result._tag === "Invalid" && drained) {
             // the output ended before the archive did: a broken compressed file says so on stderr
             const code = yield* proc.exitCode
@@ -98,15 +98,16 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
     }
     const head = (path: string) => Effect.try({ try: () => headNow(path), catch: (e) => problem(`cannot read: ${(e as Error).message}`) })
 
-    const read = (path: string): Effect.Effect<ImageMetadata, MetadataProblem> =>
+    /** metadata.yaml of a metadata tarball, or (`unified`) of a unified image, read up to its `rootfs/`. */
+    const read = (path: string, mode: TarScanMode = "split"): Effect.Effect<ImageMetadata, MetadataProblem> =>
       Effect.gen(function* () {
         const first = yield* head(path)
         if (first.length === 0) return yield* Effect.fail(problem("empty file"))
         const compression = detectCompression(first)
         const result =
           compression === "none"
-            ? (yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }))).result
-            : yield* viaTool(compression, path)
+            ? (yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }), mode)).result
+            : yield* viaTool(compression, path, mode)
         return yield* toMetadata(result)
       }).pipe(catchPlatform)
 

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { IndexerLive } from "../../src/Layers.js"
 import { Indexer } from "../../src/indexer/Indexer.js"
 import { Images, Index } from "../../src/simplestreams/Streams.js"
-import { tempDir, writeQcow2, writeSquashfs } from "../support/Images.js"
+import { tempDir, writeMetadataTarball, writeQcow2, writeSquashfs, writeUnifiedTarball } from "../support/Images.js"
 import { captureLogs } from "../support/Logs.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, buildMixedTree, makeWebRoot, writeSha256Sums } from "../support/Tree.js"
@@ -173,6 +173,35 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("Indexer.rebuild on a rea
         expect(warnings.some((l) => l.includes(`${join(bad, "image.yaml")}: requirements: `))).toBe(true)
         expect(warnings.some((l) => l.includes("alias stable (x86_64) is claimed by debian:bookworm:amd64:default and ubuntu:noble:amd64:default"))).toBe(true)
         expect(warnings).toHaveLength(2)
+      }))
+
+    it.effect("publishes a unified image as lxd_combined.tar.gz and incus_combined.tar.gz items, its sha256 the fingerprint", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        const v = w.version("debian/bookworm/amd64/default/20240101_10:00")
+        writeUnifiedTarball(join(v, "image.tar.gz"), { seed: "u1" })
+        writeSha256Sums(v)
+        const z = w.version("debian/bookworm/amd64/default/20240102_10:00")
+        writeUnifiedTarball(join(z, "image.tar.zst"), { compression: "zstd", seed: "u2" })
+        const noRootfs = w.version("debian/bookworm/amd64/default/20240103_10:00")
+        writeMetadataTarball(join(noRootfs, "export.tar.gz"), undefined, { compression: "gzip" })
+        const logs = captureLogs()
+        const summary = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })).pipe(Effect.provide(logs.layer))
+        expect(summary).toMatchObject({ versions: 2, refused: 1 })
+        const images = Schema.decodeUnknownSync(Images)(readJson(join(w.streams, "images.json")))
+        const product = images.products["debian:bookworm:amd64:default"]!
+        const file = join(v, "image.tar.gz")
+        const item = { path: "images/debian/bookworm/amd64/default/20240101_10:00/image.tar.gz", sha256: sha(file), size: statSync(file).size }
+        expect(product.versions["20240101_10:00"]!.items).toEqual({
+          "incus_combined.tar.gz": { ftype: "incus_combined.tar.gz", ...item },
+          "lxd_combined.tar.gz": { ftype: "lxd_combined.tar.gz", ...item }
+        })
+        expect(product.versions["20240102_10:00"]!.items["lxd_combined.tar.gz"]!.sha256).toBe(sha(join(z, "image.tar.zst")))
+        expect(product.os).toBe("Debian")
+        expect(logs.lines.find((l) => l.startsWith("WARN"))).toContain(`${join(noRootfs, "export.tar.gz")}: no rootfs/ in the tarball`)
+        const lxdOnly = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "lxd" })).pipe(Effect.provide(captureLogs().layer))
+        expect(lxdOnly).toMatchObject({ versions: 2 })
+        expect(Object.keys(readJson(join(w.streams, "images.json")).products["debian:bookworm:amd64:default"].versions["20240101_10:00"].items)).toEqual(["lxd_combined.tar.gz"])
       }))
 
     it.effect("fails with a clear error for folders clients cannot use", () =>

@@ -164,17 +164,16 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
           Effect.flatMap((info) => checkArchitecture(plan, file, info))
         )
       // the metadata is read while the rootfs hashes run: the workers never wait for xz
-      return Effect.flatMap(sumsOfNow(plan), (sums) => Effect.all(
-        [
-          Effect.forEach(used, checkedMetadata, { concurrency: "unbounded" }),
-          Effect.forEach(plan.rootfs, (file) => hashRootfs(file, used, how.onePass), { concurrency: "unbounded" })
-        ],
-        { concurrency: "unbounded" }
-      ).pipe(
-        Effect.flatMap(([infos, hashes]) => assemble(plan, used, infos, hashes, sums))
-      )).pipe(
-        Effect.mapError((r) => refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason))
-      )
+      // a bad SHA256SUMS refuses the version before any byte is hashed
+      return Effect.flatMap(sumsOfNow(plan), (sums) =>
+        Effect.all(
+          [
+            Effect.forEach(used, checkedMetadata, { concurrency: "unbounded" }),
+            Effect.forEach(plan.rootfs, (file) => hashRootfs(file, used, how.onePass), { concurrency: "unbounded" })
+          ],
+          { concurrency: "unbounded" }
+        ).pipe(Effect.flatMap(([infos, hashes]) => assemble(plan, used, infos, hashes, sums)))
+      ).pipe(Effect.mapError((r) => refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason)))
     }
 
     /**

@@ -3,9 +3,9 @@
  * product `os:release:arch:variant`, and its files make a VersionPlan or a Refusal (a reason tied to a path).
  */
 import { isKnownArchitecture, productArchitecture } from "../simplestreams/Architecture.js"
+import { isMetadataFileName, isUnifiedFileName, type MetadataFtype, rootfsFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
 import type { ImageYaml } from "./ImageYaml.js"
 import { sumsFileName } from "./Sha256Sums.js"
-import { isMetadataFileName, isUnifiedFileName, type MetadataFtype, rootfsFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
 
 
 /** A reason a path is not published, logged once as a warning. Data, never an exception. */

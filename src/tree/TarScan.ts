@@ -22,8 +22,7 @@ const tooLarge: TarScanResult = {
 
 export type TarScanResult =
   | { readonly _tag: "More" }
-  /** `rootfs`: a unified image's `rootfs/` came after metadata.yaml (unified scans only). */
-  | { readonly _tag: "Found"; readonly content: Uint8Array; readonly rootfs?: true }
+  | { readonly _tag: "Found"; readonly content: Uint8Array }
   | { readonly _tag: "Invalid"; readonly reason: string }
 
 const more: TarScanResult = { _tag: "More" }
@@ -173,7 +172,7 @@ export class TarScan {
         if (isRootfsName(name)) {
           return this.finish(
             this.metadata
-              ? { _tag: "Found", content: this.metadata, rootfs: true }
+              ? { _tag: "Found", content: this.metadata }
               : { _tag: "Invalid", reason: "rootfs/ comes before metadata.yaml: not a unified image as lxc or incus export it" }
           )
         }

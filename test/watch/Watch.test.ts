@@ -159,6 +159,8 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     addContainer(w, `${key}/20240101_10:00`, "good")
     const watch = watchOn(w)
     await waitFor("the first catalog", () => published(w, "20240101_10:00"))
+    // before the sparc folders, whose events bring the full reconcile that logs it as skipped
+    addContainer(w, `${key}/20241350_10:00`, "notadate")
     const bad = w.version(`${key}/20240102_10:00`)
     mkdirSync(bad, { recursive: true })
     writeFileSync(join(bad, "lxd.tar.xz"), Buffer.from("random bytes ".repeat(100)))
@@ -171,7 +173,6 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     mkdirSync(empty, { recursive: true })
     writeMetadataTarball(join(empty, "lxd.tar.xz"))
     writeFileSync(join(empty, "rootfs.squashfs"), "")
-    addContainer(w, `${key}/20241350_10:00`, "notadate")
     await waitFor("the refusals", () => ["20240102_10:00/lxd.tar.xz: not a tarball", "sparc/default/20240101_10:00: unknown architecture", "20240103_10:00: symlink leading outside", "20240104_10:00/rootfs.squashfs: empty file"].every((t) => watch.log().includes(t)))
     await sleep(1500)
     expect(publishedVersions(w)).toEqual([`${key}/20240101_10:00`])

@@ -4,13 +4,14 @@ import { WatchLive } from "../Layers.js"
 import { GlobalLive, root } from "./Global.js"
 import { init } from "./Init.js"
 import { serve } from "./Serve.js"
+import { add } from "./Add.js"
 import { update } from "./Update.js"
 import { reload, watch } from "./Watch.js"
 
 export const version = "0.1.0"
 
 export const command = root.pipe(
-  Command.withSubcommands([init, update, watch, reload, serve]),
+  Command.withSubcommands([init, update, add, watch, reload, serve]),
   Command.provide(WatchLive),
   Command.provide((options) => GlobalLive(options))
 )

@@ -5,9 +5,10 @@
 import { joinAliases, productAliases } from "../simplestreams/Aliases.js"
 import { canonicalArchitecture } from "../simplestreams/Architecture.js"
 import { type Compat, metadataFtypes } from "../simplestreams/Compat.js"
-import { combinedKeys, type MetadataFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
+import { combinedFtype, combinedKeys, type MetadataFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
 import type { Images, Index, Item, Product } from "../simplestreams/Streams.js"
 import { productArch, productKey, type Refusal, refusal, type VersionRef, versionDir } from "../tree/Layout.js"
+import type { ImageYaml } from "../tree/ImageYaml.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
 import { productProblem } from "./CatalogText.js"
 
@@ -28,11 +29,20 @@ export interface HashedRootfs extends HashedFile {
   readonly combined: Partial<Record<MetadataFtype, string>>
 }
 
+/** A unified image: its own sha256 is its fingerprint. */
+export interface HashedUnified extends HashedFile {
+  readonly metadata: ImageMetadata
+}
+
 /** A version whose every file was hashed: ready to publish. */
 export interface HashedVersion {
   readonly ref: VersionRef
   readonly metadata: ReadonlyArray<HashedMetadata>
   readonly rootfs: ReadonlyArray<HashedRootfs>
+  /** A unified image, alone in its version (then `metadata` and `rootfs` are empty). */
+  readonly unified?: HashedUnified | undefined
+  /** The version's image.yaml, as read with the last look at its folder. */
+  readonly image?: ImageYaml | undefined
 }
 
 /**
@@ -86,16 +96,86 @@ export const aliasClashesOfKeys = (keys: ReadonlyArray<string>): ReadonlyArray<s
     .map(([slot, owning]) => `alias ${slot} is claimed by ${owning.join(" and ")}: clients pick one of them silently`)
 }
 
+/** What a product claims of the alias space: its aliases, for its architecture and instance types, since when. */
+export interface AliasClaim {
+  readonly key: string
+  /** The canonical architecture (`amd64` and `x86_64` are one). */
+  readonly arch: string
+  readonly types: ReadonlyArray<"container" | "virtual-machine">
+  readonly aliases: ReadonlyArray<string>
+  /** Its oldest version: the product listed first claimed first. */
+  readonly since: string
+}
+
+const vmFtypes: ReadonlySet<string> = new Set(["disk-kvm.img", "disk1.img", "uefi1.img"])
+const containerFtypes: ReadonlySet<string> = new Set(["squashfs", "root.tar.xz", "lxd_combined.tar.gz", "incus_combined.tar.gz"])
+
+/** The claim of a product, from the product as it would be written. */
+export const aliasClaimOf = (key: string, product: Product): AliasClaim => {
+  const types = new Set<"container" | "virtual-machine">()
+  for (const version of Object.values(product.versions)) {
+    for (const item of Object.values(version.items)) {
+      if (vmFtypes.has(item.ftype)) types.add("virtual-machine")
+      else if (containerFtypes.has(item.ftype)) types.add("container")
+    }
+  }
+  return {
+    key,
+    arch: canonicalArchitecture(product.arch) ?? product.arch,
+    types: [...types].sort(),
+    aliases: product.aliases === "" ? [] : product.aliases.split(","),
+    since: Object.keys(product.versions).sort()[0] ?? ""
+  }
+}
+
+/**
+ * Who keeps each alias: an alias names one product per architecture and instance type (the client otherwise
+ * picks one silently, SIMPLESTREAMS.md §8.2), and the product that claimed it first keeps it; the newer claim
+ * is refused, with a line naming both. Pure and stateless, so `update` and `watch` give the same catalog.
+ */
+export const resolveAliasClaims = (
+  claims: Iterable<AliasClaim>
+): { readonly kept: ReadonlyMap<string, string>; readonly clashes: ReadonlyArray<string> } => {
+  const owners = new Map<string, string>()
+  const kept = new Map<string, string>()
+  const clashes: Array<string> = []
+  const ordered = [...claims].sort((a, b) => (a.since < b.since ? -1 : a.since > b.since ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  for (const claim of ordered) {
+    const mine: Array<string> = []
+    for (const alias of claim.aliases) {
+      const slots = claim.types.map((t) => `${alias}\u0000${claim.arch}\u0000${t}`)
+      const owner = slots.map((s) => owners.get(s)).find((o) => o !== undefined && o !== claim.key)
+      if (owner !== undefined) {
+        clashes.push(`alias ${alias} (${claim.arch}) is claimed by ${owner} and ${claim.key}: ${owner} keeps it, ${claim.key} does not get it`)
+        continue
+      }
+      for (const s of slots) owners.set(s, claim.key)
+      mine.push(alias)
+    }
+    kept.set(claim.key, mine.join(","))
+  }
+  return { kept, clashes }
+}
+
 const byKey = <A>(entries: Iterable<readonly [string, A]>): Record<string, A> =>
   Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
 /** The image fingerprints of a version: one per rootfs and metadata file it was combined with. */
-export const fingerprints = (version: HashedVersion): ReadonlyArray<string> =>
-  version.rootfs.flatMap((r) => Object.values(r.combined))
+export const fingerprints = (version: HashedVersion): ReadonlyArray<string> => [
+  ...version.rootfs.flatMap((r) => Object.values(r.combined)),
+  ...(version.unified ? [version.unified.sha256] : [])
+]
 
 const versionItems = (version: HashedVersion, options: CatalogOptions): Record<string, Item> => {
   const base = `${options.imagesPath}/${versionDir(version.ref)}`
   const items: Array<readonly [string, Item]> = []
+  const unified = version.unified
+  if (unified) {
+    // one item per client, both pointing at the one tarball; its sha256 is the fingerprint (§5, §6)
+    for (const ftype of metadataFtypes(options.compat).map(combinedFtype)) {
+      items.push([ftype, { ftype, path: `${base}/${unified.name}`, sha256: unified.sha256, size: unified.size }])
+    }
+  }
   for (const [itemFtype, fileName] of metadataSources(options.compat, version.metadata.map((m) => m.name))) {
     const meta = version.metadata.find((m) => m.name === fileName)!
     const combined: Record<string, string> = {}
@@ -112,17 +192,28 @@ const versionItems = (version: HashedVersion, options: CatalogOptions): Record<s
   return byKey(items)
 }
 
-/** Product fields come from the newest version's metadata.yaml where it has them, else from the folders. */
-const productFields = (newest: HashedVersion): Omit<Product, "versions"> => {
-  const { ref } = newest
-  const properties = newest.metadata[0]?.metadata.properties ?? {}
+/**
+ * Product fields come from the newest version: its image.yaml first, then its metadata.yaml, then the folders.
+ * Requirements go under the key each client of the compat mode reads (SIMPLESTREAMS.md §3.2).
+ */
+const productFields = (newest: HashedVersion, compat: Compat): Omit<Product, "versions"> => {
+  const { ref, image = {} } = newest
+  const properties = (newest.unified ?? newest.metadata[0])?.metadata.properties ?? {}
+  const releaseAliases = image.release_aliases?.[ref.release] ?? []
+  const requirements = image.requirements
   return {
-    aliases: joinAliases(productAliases(ref.os, ref.release, ref.variant)),
+    aliases: joinAliases([
+      ...productAliases(ref.os, ref.release, ref.variant),
+      ...releaseAliases.flatMap((release) => productAliases(ref.os, release, ref.variant)),
+      ...(image.aliases ?? [])
+    ]),
     arch: productArch(ref),
-    os: properties["os"] || ref.os,
+    os: image.distro_name || properties["os"] || ref.os,
     release: ref.release,
-    release_title: properties["release_title"] || ref.release,
-    variant: ref.variant
+    release_title: image.release_title || properties["release_title"] || ref.release,
+    variant: ref.variant,
+    ...(requirements && compat !== "lxd" ? { requirements } : {}),
+    ...(requirements && compat !== "incus" ? { lxd_requirements: requirements } : {})
   }
 }
 
@@ -130,7 +221,7 @@ const productFields = (newest: HashedVersion): Omit<Product, "versions"> => {
 export const productOf = (versions: ReadonlyArray<HashedVersion>, options: Omit<CatalogOptions, "incumbents">): Product => {
   const sorted = [...versions].sort(compareVersions)
   return {
-    ...productFields(sorted[sorted.length - 1]!),
+    ...productFields(sorted[sorted.length - 1]!, options.compat),
     versions: byKey(sorted.map((v) => [v.ref.version, { items: versionItems(v, options) }] as const))
   }
 }

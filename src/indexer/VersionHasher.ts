@@ -4,15 +4,16 @@
  * failure is the version's refusal, never the run's.
  */
 import { Effect, Either, Fiber } from "effect"
-import { statSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { stat } from "node:fs/promises"
 import { sameArchitecture } from "../simplestreams/Architecture.js"
 import type { Compat } from "../simplestreams/Compat.js"
 import { identityOf, sameIdentity } from "../tree/Identity.js"
-import { type Refusal, refusal, versionDir } from "../tree/Layout.js"
+import { isImageFileName, planFiles, type Refusal, refusal, versionDir } from "../tree/Layout.js"
 import { Metadata, type MetadataProblem } from "../tree/Metadata.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
 import type { FoundFile, FoundPlan } from "../tree/Scanner.js"
+import { checkSums, parseSha256Sums, sumsFileLimit, sumsFileName } from "../tree/Sha256Sums.js"
 import { type HashedMetadata, type HashedRootfs, type HashedVersion, metadataSources } from "./Catalog.js"
 import { Hasher, type HashJobResult, hashHereNow, inlineLimit } from "./Hasher.js"
 
@@ -44,7 +45,8 @@ const assemble = (
   plan: FoundPlan,
   used: FoundPlan["metadata"],
   infos: ReadonlyArray<ImageMetadata>,
-  hashes: ReadonlyArray<Pick<HashJobResult, "own" | "size" | "combined" | "headShas" | "headSizes">>
+  hashes: ReadonlyArray<Pick<HashJobResult, "own" | "size" | "combined" | "headShas" | "headSizes">>,
+  sums: ReadonlyMap<string, string> | undefined
 ): Either.Either<HashedVersion, Refusal> => {
   const changed = [
     ...plan.rootfs.filter((f, i) => hashes[i]!.size !== f.size),
@@ -61,7 +63,28 @@ const assemble = (
       combined: Object.fromEntries(used.map((m, j) => [m.name, hashes[i]!.combined[j]!]))
     })
   )
-  return Either.right({ ref: plan.ref, metadata, rootfs })
+  if (sums) {
+    const present = [...plan.metadata, ...plan.rootfs].map((f) => f.name)
+    const wrong = checkSums(sums, [...metadata, ...rootfs], present, isImageFileName)
+    if (wrong) return Either.left(refusal(wrong.file, wrong.reason))
+  }
+  return Either.right({ ref: plan.ref, metadata, rootfs, ...(plan.image ? { image: plan.image } : {}) })
+}
+
+/**
+ * The sums of a version, read at once (a few lines): none when it has no SHA256SUMS, and a file that cannot
+ * be read or has a bad line is the version's refusal, naming the line.
+ */
+const sumsOfNow = (plan: FoundPlan): Either.Either<ReadonlyMap<string, string> | undefined, Refusal> => {
+  if (!plan.sums) return Either.right(undefined)
+  if (plan.sums.size > sumsFileLimit) return Either.left(refusal(sumsFileName, "larger than 1 MiB: not a list of sums"))
+  let text: string
+  try {
+    text = readFileSync(plan.sums.path, "utf8")
+  } catch (e) {
+    return Either.left(refusal(sumsFileName, `cannot read: ${(e as Error).message}`))
+  }
+  return Either.mapLeft(parseSha256Sums(text), (p) => refusal(sumsFileName, p.line === undefined ? p.reason : `line ${p.line} ${p.reason}`))
 }
 
 const statNow = (file: string) => {
@@ -103,8 +126,37 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
           )
       ).pipe(Effect.catchTag("HashError", (e) => Effect.fail(refusal(basename(e.path), e.reason))))
 
+    /**
+     * A unified image: metadata.yaml read up to its `rootfs/` while the tarball is hashed once, whole; its own
+     * sha256 is the fingerprint.
+     */
+    const hashUnified = (plan: FoundPlan, file: FoundFile): Effect.Effect<HashedVersion, Refusal> =>
+      Effect.flatMap(sumsOfNow(plan), (sums) =>
+        Effect.all(
+          [
+            metadata.read(file.path, "unified").pipe(
+              Effect.mapError((p) => refusal(file.name, p.reason)),
+              Effect.flatMap((info) => checkArchitecture(plan, file, info))
+            ),
+            hasher.hash({ file: file.path, heads: [], own: true }, file.size).pipe(
+              Effect.catchTag("HashError", (e) => Effect.fail(refusal(basename(e.path), e.reason)))
+            )
+          ],
+          { concurrency: "unbounded" }
+        ).pipe(
+          Effect.flatMap(([info, hashed]): Either.Either<HashedVersion, Refusal> => {
+            if (hashed.size !== file.size) return Either.left(refusal(file.name, "changed while being hashed; it is tried again when it changes"))
+            const unified = { name: file.name, size: file.size, sha256: hashed.own!, metadata: info }
+            const wrong = sums && checkSums(sums, [unified], [file.name], isImageFileName)
+            if (wrong) return Either.left(refusal(wrong.file, wrong.reason))
+            return Either.right({ ref: plan.ref, metadata: [], rootfs: [], unified, ...(plan.image ? { image: plan.image } : {}) })
+          })
+        )
+      ).pipe(Effect.mapError((r) => refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason)))
+
     /** Reads the metadata and hashes one version; a failure is the version's refusal, never the run's. */
     const hashVersion = (plan: FoundPlan, how: HashPlan): Effect.Effect<HashedVersion, Refusal> => {
+      if (plan.unified) return hashUnified(plan, plan.unified)
       const used = usedMetadata(plan, how.compat)
       const checkedMetadata = (file: FoundFile) =>
         how.readMetadata(file.path).pipe(
@@ -112,16 +164,16 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
           Effect.flatMap((info) => checkArchitecture(plan, file, info))
         )
       // the metadata is read while the rootfs hashes run: the workers never wait for xz
-      return Effect.all(
-        [
-          Effect.forEach(used, checkedMetadata, { concurrency: "unbounded" }),
-          Effect.forEach(plan.rootfs, (file) => hashRootfs(file, used, how.onePass), { concurrency: "unbounded" })
-        ],
-        { concurrency: "unbounded" }
-      ).pipe(
-        Effect.flatMap(([infos, hashes]) => assemble(plan, used, infos, hashes)),
-        Effect.mapError((r) => refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason))
-      )
+      // a bad SHA256SUMS refuses the version before any byte is hashed
+      return Effect.flatMap(sumsOfNow(plan), (sums) =>
+        Effect.all(
+          [
+            Effect.forEach(used, checkedMetadata, { concurrency: "unbounded" }),
+            Effect.forEach(plan.rootfs, (file) => hashRootfs(file, used, how.onePass), { concurrency: "unbounded" })
+          ],
+          { concurrency: "unbounded" }
+        ).pipe(Effect.flatMap(([infos, hashes]) => assemble(plan, used, infos, hashes, sums)))
+      ).pipe(Effect.mapError((r) => refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason)))
     }
 
     /**
@@ -131,6 +183,8 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
      */
     /** Every file the version reads, metadata once per rootfs, is under `inlineLimit` in all. */
     const isSmall = (plan: FoundPlan, compat: Compat) => {
+      // a unified image is read by a decompressor and hashed whole: never inline
+      if (plan.unified) return false
       const metaBytes = usedMetadata(plan, compat).reduce((n, m) => n + m.size, 0)
       return plan.rootfs.reduce((n, f) => n + f.size + metaBytes, 0) <= inlineLimit
     }
@@ -161,6 +215,8 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       const used = usedMetadata(plan, compat)
       if (used.some((m) => !read.has(m.path))) return undefined
       const fail = (r: Refusal) => Either.left(refusal(`${versionDir(plan.ref)}/${r.path}`, r.reason))
+      const sums = sumsOfNow(plan)
+      if (Either.isLeft(sums)) return fail(sums.left)
       const infos: Array<ImageMetadata> = []
       for (const m of used) {
         const info = Either.flatMap(
@@ -170,7 +226,7 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
         if (Either.isLeft(info)) return fail(info.left)
         infos.push(info.right)
       }
-      const assembled = assemble(plan, used, infos, hashes)
+      const assembled = assemble(plan, used, infos, hashes, sums.right)
       return Either.isLeft(assembled) ? fail(assembled.left) : assembled
     }
 
@@ -193,7 +249,7 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
      */
     const stillSame = (plan: FoundPlan) =>
       Effect.promise(async () => {
-        for (const f of [...plan.metadata, ...plan.rootfs]) {
+        for (const f of planFiles(plan)) {
           const now = await stat(f.path).catch(() => undefined)
           if (!now || !sameIdentity(f, identityOf(f.name, now))) return false
         }
@@ -202,7 +258,7 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
 
     /** `stillSame`, at once: for the small versions hashed at once. */
     const stillSameNow = (plan: FoundPlan): boolean => {
-      for (const f of [...plan.metadata, ...plan.rootfs]) {
+      for (const f of planFiles(plan)) {
         const now = statNow(f.path)
         if (!now || !sameIdentity(f, identityOf(f.name, now))) return false
       }

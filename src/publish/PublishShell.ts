@@ -5,7 +5,8 @@
  * write stops the run (`update`) or is tried again with backoff (`watch`), and in the memory they keep.
  */
 import { Array, Clock, Effect, Either, Fiber, LogLevel } from "effect"
-import { aliasClashesOfKeys } from "../indexer/Catalog.js"
+import { type AliasClaim, aliasClaimOf, resolveAliasClaims } from "../indexer/Catalog.js"
+import type { Product } from "../simplestreams/Streams.js"
 import { CatalogStore, type StreamsWriteError } from "../indexer/CatalogStore.js"
 import type { CatalogText } from "../indexer/CatalogText.js"
 import { VersionHasher } from "../indexer/VersionHasher.js"
@@ -51,10 +52,52 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
         return rest
       })
 
+    /** Each product's alias claim, and the aliases it was last rendered with (a restart renders them all). */
+    const claims = new Map<string, AliasClaim>()
+    const rendered = new Map<string, string>()
+    let clashes: ReadonlyArray<string> = []
+    let claimsRead = false
+    /**
+     * The products to render, each with the aliases it keeps: those of the draft, and any other whose aliases
+     * change because a claim before it came or went.
+     */
+    const withOwnAliases = (changed: ReadonlyArray<string>): Map<string, Product | undefined> => {
+      if (!claimsRead) {
+        // the catalog restored at start was rendered with every alias its products claim
+        for (const pk of publisher.productKeys()) {
+          const product = publisher.product(pk)
+          if (!product) continue
+          claims.set(pk, aliasClaimOf(pk, product))
+          rendered.set(pk, product.aliases)
+        }
+        claimsRead = true
+      }
+      const fresh = new Map<string, Product | undefined>(changed.map((pk) => [pk, publisher.product(pk)]))
+      for (const [pk, product] of fresh) {
+        if (product) claims.set(pk, aliasClaimOf(pk, product))
+        else claims.delete(pk)
+      }
+      const resolved = resolveAliasClaims(claims.values())
+      clashes = resolved.clashes
+      for (const pk of claims.keys()) if (!fresh.has(pk) && resolved.kept.get(pk) !== rendered.get(pk)) fresh.set(pk, publisher.product(pk))
+      const out = new Map<string, Product | undefined>()
+      for (const [pk, product] of fresh) {
+        const aliases = resolved.kept.get(pk)
+        if (product === undefined || aliases === undefined) {
+          rendered.delete(pk)
+          out.set(pk, undefined)
+        } else {
+          rendered.set(pk, aliases)
+          out.set(pk, { ...product, aliases })
+        }
+      }
+      return out
+    }
+
     const commit = (draft: Draft): Effect.Effect<Array<Command>, StreamsWriteError> =>
       Effect.gen(function* () {
-        for (const pk of draft.products) {
-          const set = text.setProduct(pk, publisher.product(pk))
+        for (const [pk, product] of withOwnAliases(draft.products)) {
+          const set = text.setProduct(pk, product)
           if (Either.isLeft(set)) yield* Effect.logError(`product ${pk} left out of the catalog: ${set.left}`)
         }
         const written = yield* Effect.either(store.write(settings.streamsDir, text.files()))
@@ -72,7 +115,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
           }
           yield* generations.publish(generation)
         }
-        for (const clash of aliasClashesOfKeys(text.keys())) {
+        for (const clash of clashes) {
           if (!toldClashes.has(clash)) yield* Effect.logWarning(clash)
           toldClashes.add(clash)
         }

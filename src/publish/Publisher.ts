@@ -13,7 +13,7 @@ import { checkVersion, fingerprints, type HashedVersion, productOf } from "../in
 import type { Compat } from "../simplestreams/Compat.js"
 import type { Product } from "../simplestreams/Streams.js"
 import { type FileIdentity, justIdentity, sameIdentities } from "../tree/Identity.js"
-import { type Refusal, refusal, versionDir } from "../tree/Layout.js"
+import { planFiles, type Refusal, refusal, versionDir } from "../tree/Layout.js"
 import type { FoundPlan, VersionScan } from "../tree/Scanner.js"
 
 /** What the files of a version gave when they were last read: kept while they stay the same files. */
@@ -101,11 +101,11 @@ interface Pending {
 /** Backoff of catalog writes that fail (a full disk, EIO): 1 s, 2 s, 4 s … up to a minute. */
 export const writeBackoffMs = (failures: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, failures - 1))
 
-const filesOf = (plan: FoundPlan): ReadonlyArray<FileIdentity> => [...plan.metadata, ...plan.rootfs].map(justIdentity)
+const filesOf = (plan: FoundPlan): ReadonlyArray<FileIdentity> => planFiles(plan).map(justIdentity)
 
 /** No file was modified within the settle window. An mtime in the future is no writer of this host: events decide then. */
 const lastModified = (plan: FoundPlan, now: number): number =>
-  Math.max(...[...plan.metadata, ...plan.rootfs].map((f) => (f.mtimeMs > now + 1000 ? 0 : f.mtimeMs)))
+  Math.max(...planFiles(plan).map((f) => (f.mtimeMs > now + 1000 ? 0 : f.mtimeMs)))
 
 const sameHashed = (a: HashedVersion, b: HashedVersion): boolean => a === b || JSON.stringify(a) === JSON.stringify(b)
 
@@ -195,7 +195,7 @@ export class Publisher {
     const p = this.pending.get(key)
     if (known && sameIdentities(known.files, files)) {
       this.pending.delete(key)
-      if (known._tag === "Hashed") this.accept(key, known.version, p?.first, out)
+      if (known._tag === "Hashed") this.accept(key, this.withImage(key, known, plan, out), p?.first, out)
       return out
     }
     const last = lastModified(plan, at)
@@ -473,6 +473,19 @@ export class Publisher {
       const r = this.memory.get(blocked)
       if (r?._tag === "Hashed") this.accept(blocked, r.version, undefined, out)
     }
+  }
+
+  /**
+   * The remembered version with the image.yaml the folder holds now: the file is read with every look and is
+   * no part of the files' identity, so an edit of it republishes without reading the images again.
+   */
+  private withImage(key: string, known: Extract<Remembered, { _tag: "Hashed" }>, plan: FoundPlan, out: Array<Command>): HashedVersion {
+    if (JSON.stringify(known.version.image) === JSON.stringify(plan.image)) return known.version
+    const { image: _, ...rest } = known.version
+    const version: HashedVersion = plan.image ? { ...rest, image: plan.image } : rest
+    this.memory.set(key, { ...known, version })
+    out.push({ _tag: "Remember", key, remembered: this.memory.get(key) })
+    return version
   }
 
   private refuse(key: string, files: ReadonlyArray<FileIdentity>, r: Refusal, out: Array<Command>) {

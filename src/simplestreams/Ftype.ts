@@ -23,6 +23,23 @@ export const rootfsFtype = (name: string): RootfsFtype | undefined => {
   return undefined
 }
 
+/** The item types of a unified image (one tarball with metadata.yaml and rootfs/), one per client. */
+export type CombinedFtype = "lxd_combined.tar.gz" | "incus_combined.tar.gz"
+
+/** The unified item each client reads, by the metadata item it reads for split images (§5). */
+export const combinedFtype = (meta: MetadataFtype): CombinedFtype =>
+  meta === "lxd.tar.xz" ? "lxd_combined.tar.gz" : "incus_combined.tar.gz"
+
+/**
+ * A tarball that may be a unified image: `*.tar.gz`, `*.tar.xz` or `*.tar.zst` (`lxc image export` writes
+ * `<fingerprint>.tar.gz`), other than the names of metadata tarballs and rootfs tarballs.
+ */
+export const isUnifiedFileName = (name: string): boolean =>
+  !name.startsWith(".") &&
+  /^.+\.tar\.(gz|xz|zst)$/.test(name) &&
+  !isMetadataFileName(name) &&
+  rootfsFtype(name) === undefined
+
 /** The keys on the metadata item that hold sha256(metadata ‖ rootfs) for a rootfs of this type. */
 export const combinedKeys = (ftype: RootfsFtype): ReadonlyArray<string> => {
   switch (ftype) {

@@ -47,6 +47,9 @@ export const Product = Schema.Struct({
   release: Schema.String,
   release_title: Schema.String,
   variant: Schema.String,
+  // string values only: a JSON boolean here fails the whole remote in both clients (§3.2)
+  requirements: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  lxd_requirements: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   versions: Schema.Record({ key: VersionKey, value: Version })
 })
 export type Product = typeof Product.Type

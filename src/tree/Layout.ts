@@ -3,7 +3,9 @@
  * product `os:release:arch:variant`, and its files make a VersionPlan or a Refusal (a reason tied to a path).
  */
 import { isKnownArchitecture, productArchitecture } from "../simplestreams/Architecture.js"
-import { isMetadataFileName, type MetadataFtype, rootfsFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
+import { isMetadataFileName, isUnifiedFileName, type MetadataFtype, rootfsFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
+import type { ImageYaml } from "./ImageYaml.js"
+import { sumsFileName } from "./Sha256Sums.js"
 
 
 /** A reason a path is not published, logged once as a warning. Data, never an exception. */
@@ -58,7 +60,8 @@ export const versionFolderKind = (name: string): VersionFolderKind =>
 const safeSegment = /^[A-Za-z0-9_:.-]+$/
 
 /** A metadata tarball or a rootfs by its name: the files of a version that are published. */
-export const isImageFileName = (name: string): boolean => isMetadataFileName(name) || rootfsFtype(name) !== undefined
+export const isImageFileName = (name: string): boolean =>
+  isMetadataFileName(name) || rootfsFtype(name) !== undefined || isUnifiedFileName(name)
 
 /** Checks the folders above the files of a version; the arch must be one the clients know. */
 export const checkVersionRef = (ref: VersionRef): Refusal | undefined => {
@@ -90,6 +93,12 @@ export interface VersionPlan<F extends FileEntry = FileEntry> {
   readonly metadata: ReadonlyArray<MetadataFile<F>>
   /** The rootfs files present, sorted by name. */
   readonly rootfs: ReadonlyArray<RootfsFile<F>>
+  /** A unified image (metadata.yaml and rootfs/ in one tarball): then `metadata` and `rootfs` are empty. */
+  readonly unified?: F | undefined
+  /** `SHA256SUMS`, when the uploader sent one: then every published file must match it. */
+  readonly sums?: F | undefined
+  /** `image.yaml`, read with every look at the folder (it is not hashed): names and requirements. */
+  readonly image?: ImageYaml | undefined
 }
 
 /**
@@ -112,7 +121,21 @@ export const planVersion = <F extends FileEntry>(
       return ftype ? [{ ...f, ftype } as RootfsFile<F>] : []
     })
     .sort((a, b) => a.name.localeCompare(b.name))
-  if (metadata.length === 0) return refusal(dir, "no metadata file (lxd.tar.xz or incus.tar.xz)")
+  const sums = files.find((f) => f.name === sumsFileName)
+  if (metadata.length === 0 && rootfs.length === 0) {
+    // split files win: a version never mixes unified and split items (LXD 5.0 mis-read such versions)
+    const unified = files.filter((f) => isUnifiedFileName(f.name))
+    if (unified.length > 1) {
+      return refusal(dir, `two unified image tarballs (${unified.map((f) => f.name).sort().join(", ")}): one image per version`)
+    }
+    const [only] = unified
+    if (only !== undefined) {
+      if (!safeSegment.test(only.name)) return refusal(`${dir}/${only.name}`, `file name has characters other than A-Z a-z 0-9 _ : . -`)
+      if (only.size === 0) return refusal(`${dir}/${only.name}`, "empty file")
+      return { _tag: "VersionPlan", ref, metadata, rootfs, unified: only, ...(sums ? { sums } : {}) }
+    }
+  }
+  if (metadata.length === 0) return refusal(dir, "no metadata file (lxd.tar.xz or incus.tar.xz) and no unified image tarball")
   if (rootfs.length === 0) {
     return refusal(dir, "no rootfs file (*.squashfs, rootfs.tar.xz, root.tar.xz, *.qcow2 or disk-kvm.img)")
   }
@@ -127,8 +150,16 @@ export const planVersion = <F extends FileEntry>(
       return refusal(dir, `two rootfs files of type ${f.ftype} (${f.name}, ${twin.name}): one per type per version`)
     }
   }
-  return { _tag: "VersionPlan", ref, metadata, rootfs }
+  return { _tag: "VersionPlan", ref, metadata, rootfs, ...(sums ? { sums } : {}) }
 }
+
+/** Every file of a plan whose bytes go into what is published: the image files, and the sums that vouch for them. */
+export const planFiles = <F extends FileEntry>(plan: VersionPlan<F>): ReadonlyArray<F> => [
+  ...plan.metadata,
+  ...plan.rootfs,
+  ...(plan.unified ? [plan.unified] : []),
+  ...(plan.sums ? [plan.sums] : [])
+]
 
 /** The product `arch` to write: the Debian-style name for the folder's architecture (`x86_64` → `amd64`). */
 export const productArch = (ref: VersionRef): string => productArchitecture(ref.arch) ?? ref.arch

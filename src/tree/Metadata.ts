@@ -9,7 +9,7 @@ import { closeSync, openSync, readSync, statSync } from "node:fs"
 import { type ForkHelper, startForkHelper } from "../process/ForkHelper.js"
 import { Effect, Either, Option, Scope, Stream } from "effect"
 import { type Compression, detectCompression, type ImageMetadata, parseMetadataYaml } from "./MetadataRules.js"
-import { TarScan, type TarScanResult } from "./TarScan.js"
+import { TarScan, type TarScanMode, type TarScanResult } from "./TarScan.js"
 
 /** Why a metadata tarball cannot be used, for the refusal line. */
 export interface MetadataProblem {
@@ -23,9 +23,9 @@ const catchPlatform = <A, E, R>(self: Effect.Effect<A, E | PlatformError, R>) =>
   Effect.catchIf(self, isPlatformError, (e) => Effect.fail(problem(`cannot read: ${e.message}`)))
 
 /** Scans the bytes until the result is known; `drained` tells whether the stream was read to its end. */
-const scanTar = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
+const scanTar = <E>(bytes: Stream.Stream<Uint8Array, E>, mode: TarScanMode) =>
   Effect.gen(function* () {
-    const scan = new TarScan()
+    const scan = new TarScan(mode)
     const found = yield* bytes.pipe(
       Stream.map((chunk) => scan.push(chunk)),
       Stream.filter((r) => r._tag !== "More"),
@@ -97,7 +97,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
      * it cost more CPU than the rest of a one-version publish. None when no helper runs here or the output
      * passes the cap: then the tool is run from here and streamed, stopped early as TarScan says.
      */
-    const viaHelper = (compression: Exclude<Compression, "none">, path: string) =>
+    const viaHelper = (compression: Exclude<Compression, "none">, path: string, mode: TarScanMode) =>
       Effect.gen(function* () {
         const helper = yield* helpers.next
         if (Option.isNone(helper)) return Option.none()
@@ -107,7 +107,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
         if (code === 127 && stderr.startsWith("cannot run")) {
           return Option.some<TarScanResult>({ _tag: "Invalid", reason: `${compression}-compressed, but '${compression}' cannot run on this host` })
         }
-        const scan = new TarScan()
+        const scan = new TarScan(mode)
         const pushed = scan.push(stdout)
         const result = pushed._tag === "More" ? scan.end() : pushed
         // the output ended before the archive did: a broken compressed file says so on stderr
@@ -117,7 +117,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
         return Option.some(result)
       })
 
-    const viaTool = (compression: Exclude<Compression, "none">, path: string) =>
+    const viaTool = (compression: Exclude<Compression, "none">, path: string, mode: TarScanMode) =>
       Effect.scoped(
         Effect.gen(function* () {
           const proc = yield* Command.start(Command.make(compression, "-dc", "--", path)).pipe(
@@ -126,7 +126,7 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
           const stderr = yield* proc.stderr.pipe(Stream.decodeText(), Stream.mkString, Effect.fork)
           // a scan settled before the output's end (a rootfs, a bomb past the cap) leaves the scope with the tool
           // still running: leaving kills it, so it decompresses no further
-          const { drained, result } = yield* scanTar(proc.stdout)
+          const { drained, result } = yield* scanTar(proc.stdout, mode)
           if (result._tag === "Invalid" && drained) {
             // the output ended before the archive did: a broken compressed file says so on stderr
             const code = yield* proc.exitCode
@@ -161,14 +161,15 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
     }
     const head = (path: string) => Effect.try({ try: () => headNow(path), catch: (e) => problem(`cannot read: ${(e as Error).message}`) })
 
-    const read = (path: string): Effect.Effect<ImageMetadata, MetadataProblem> =>
+    /** metadata.yaml of a metadata tarball, or (`unified`) of a unified image, read up to its `rootfs/`. */
+    const read = (path: string, mode: TarScanMode = "split"): Effect.Effect<ImageMetadata, MetadataProblem> =>
       Effect.gen(function* () {
         const first = yield* head(path)
         if (first.length === 0) return yield* Effect.fail(problem("empty file"))
         const compression = detectCompression(first)
-        if (compression === "none") return yield* toMetadata((yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }))).result)
+        if (compression === "none") return yield* toMetadata((yield* scanTar(fs.stream(path, { chunkSize: FileSystem.KiB(64) }), mode)).result)
         const small = yield* Effect.sync(() => sizeNow(path) <= helperFileLimit)
-        const result = Option.getOrUndefined(small ? yield* viaHelper(compression, path) : Option.none()) ?? (yield* viaTool(compression, path))
+        const result = Option.getOrUndefined(small ? yield* viaHelper(compression, path, mode) : Option.none()) ?? (yield* viaTool(compression, path, mode))
         return yield* toMetadata(result)
       }).pipe(catchPlatform)
 

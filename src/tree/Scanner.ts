@@ -4,11 +4,12 @@
  * images folder through a symlink is refused; hidden folders (uploads in progress) and stray names are skipped.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Data, Effect } from "effect"
+import { Data, Effect, Either } from "effect"
 import type { Stats } from "node:fs"
-import { readdirSync, realpathSync, statSync } from "node:fs"
+import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
 import { realpath, stat } from "node:fs/promises"
 import type { FileIdentity } from "./Identity.js"
+import { type ImageYaml, imageYamlLimit, imageYamlName, parseImageYaml } from "./ImageYaml.js"
 import {
   type FileEntry,
   isImageFileName,
@@ -79,6 +80,16 @@ interface Entry {
  */
 const symlinkedFolder = (real: string) =>
   `a symlink to a folder (${real}): changes inside it are not seen; use a real folder or a bind mount`
+
+/**
+ * A version's image.yaml, read with every look at its folder: a few lines, cheaper to read again than to
+ * remember, and never part of what identifies the image files, so an edit republishes without re-hashing.
+ */
+const readImageYamlNow = (file: FoundFile): Either.Either<ImageYaml, string> => {
+  if (file.size > imageYamlLimit) return Either.left(`larger than ${imageYamlLimit / 1024} KiB`)
+  const text = attempt(() => readFileSync(file.path, "utf8"))
+  return text === undefined ? Either.left("cannot be read") : parseImageYaml(text)
+}
 
 /** A path below the images folder with a hidden segment: an upload in progress, never published under any name. */
 const hiddenBelow = (realRoot: string, real: string, sep: string) =>
@@ -169,7 +180,11 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
         if (kind !== "file" || !info || name.startsWith(".")) continue
         files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs })
       }
-      return planVersion(ref, files)
+      const plan = planVersion(ref, files)
+      const yaml = files.find((f) => f.name === imageYamlName)
+      if (plan._tag === "Refusal" || yaml === undefined) return plan
+      const image = readImageYamlNow(yaml)
+      return Either.isLeft(image) ? refusal(`${relPath}/${imageYamlName}`, image.left) : { ...plan, image: image.right }
     }
 
     /**

@@ -58,6 +58,14 @@ const paxPath = (body: Uint8Array): string | undefined => {
 
 const isMetadataName = (name: string) => name === "metadata.yaml" || name === "./metadata.yaml"
 const isRootfsName = (name: string) => /^(\.\/)?rootfs(\/|\.img$|$)/.test(name)
+const isVmRootfsName = (name: string) => /^(\.\/)?rootfs\.img$/.test(name)
+
+/**
+ * `split`: a metadata tarball, which must hold no rootfs. `unified`: one tarball with metadata.yaml and then
+ * `rootfs/`, as `lxc image export` and `incus image export` write it; the scan stops at `rootfs/`, so the image
+ * itself is never decompressed.
+ */
+export type TarScanMode = "split" | "unified"
 
 export class TarScan {
   private buffer = new Uint8Array(0)
@@ -69,6 +77,8 @@ export class TarScan {
   private done: TarScanResult | undefined
   /** Decompressed bytes pushed so far, skipped bodies included. */
   private read = 0
+
+  constructor(private readonly mode: TarScanMode = "split") {}
 
   /**
    * Feeds the next decompressed bytes; returns Found or Invalid once the archive's end or a rootfs is seen, or
@@ -101,6 +111,9 @@ export class TarScan {
   /** The stream ended: whatever was not found by now is not there. */
   end(): TarScanResult {
     if (this.done) return this.done
+    if (this.metadata && this.mode === "unified") {
+      return this.finish({ _tag: "Invalid", reason: "no rootfs/ in the tarball: a metadata tarball, not a unified image" })
+    }
     if (this.metadata) return this.finish({ _tag: "Found", content: this.metadata })
     return this.entries === 0
       ? this.finish({ _tag: "Invalid", reason: "not a tar archive" })
@@ -146,11 +159,22 @@ export class TarScan {
       } else {
         this.nextName = undefined
         if (isMetadataName(name) && (type === "0" || type === "\0")) this.metadata = body.slice()
-        if (isRootfsName(name)) {
+        if (isRootfsName(name) && this.mode === "split") {
           return this.finish({
             _tag: "Invalid",
             reason: "holds a rootfs: a unified image tarball, not a metadata tarball"
           })
+        }
+        if (isVmRootfsName(name)) {
+          // LXD lists every unified image as a container (SIMPLESTREAMS.md §5): a VM is published split
+          return this.finish({ _tag: "Invalid", reason: "a unified VM image (rootfs.img): publish a VM as metadata tarball and qcow2" })
+        }
+        if (isRootfsName(name)) {
+          return this.finish(
+            this.metadata
+              ? { _tag: "Found", content: this.metadata }
+              : { _tag: "Invalid", reason: "rootfs/ comes before metadata.yaml: not a unified image as lxc or incus export it" }
+          )
         }
       }
       // skip this entry's body without keeping it: bodies of other entries may be large

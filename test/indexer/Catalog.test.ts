@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { buildCatalog, catalogVersionDirs, type HashedVersion, metadataSources } from "../../src/indexer/Catalog.js"
+import { aliasClaimOf, buildCatalog, catalogVersionDirs, type HashedVersion, metadataSources, productOf, resolveAliasClaims } from "../../src/indexer/Catalog.js"
 import { canonicalJson, Images, Index } from "../../src/simplestreams/Streams.js"
 import { combined, files } from "../support/Vectors.js"
 
@@ -116,5 +116,68 @@ describe("buildCatalog with the §6 test vectors", () => {
   it("uses a custom images folder in the item paths", () => {
     const { images: custom } = buildCatalog([P3], { compat: "incus", imagesPath: "pub/images" })
     expect(custom.products["fedora:40:amd64:cloud"]!.versions["20260822_0742"]!.items["disk.qcow2"]!.path).toBe("pub/images/fedora/40/amd64/cloud/20260822_0742/disk.qcow2")
+  })
+})
+
+describe("image.yaml in the product", () => {
+  const image = {
+    aliases: ["stable", "Debian/Current"],
+    release_aliases: { bookworm: ["12"], trixie: ["13"] },
+    distro_name: "Debian GNU/Linux",
+    release_title: "12 (bookworm)",
+    requirements: { secureboot: "false", cgroup: "v2" }
+  }
+  const older: HashedVersion = { ...P1, ref: { ...P1.ref, version: "20260101_0000" } }
+  const newest: HashedVersion = { ...P1, image }
+  it("the newest version's file names the product: aliases, release aliases, os, release_title", () => {
+    const product = productOf([older, newest], { compat: "both", imagesPath: "images" })
+    expect(product).toMatchObject({
+      aliases: "debian/bookworm/default,debian/bookworm,debian/12/default,debian/12,stable,debian/current",
+      os: "Debian GNU/Linux",
+      release_title: "12 (bookworm)"
+    })
+    // an older version's file says nothing while a newer version has none
+    expect(productOf([{ ...older, image }, P1], { compat: "both", imagesPath: "images" }).aliases).toBe("debian/bookworm/default,debian/bookworm")
+  })
+  it("writes requirements under the key each client of the compat mode reads, as strings", () => {
+    const of = (compat: "both" | "lxd" | "incus") => productOf([newest], { compat, imagesPath: "images" })
+    expect(of("both")).toMatchObject({ requirements: image.requirements, lxd_requirements: image.requirements })
+    expect(of("incus").requirements).toEqual(image.requirements)
+    expect(of("incus")).not.toHaveProperty("lxd_requirements")
+    expect(of("lxd").lxd_requirements).toEqual(image.requirements)
+    expect(of("lxd")).not.toHaveProperty("requirements")
+    expect(productOf([P1], { compat: "both", imagesPath: "images" })).not.toHaveProperty("requirements")
+    expect(Schema.decodeUnknownSync(Images)(JSON.parse(canonicalJson({ content_id: "images", datatype: "image-downloads", format: "products:1.0", products: { x: of("both") } })))).toBeTruthy()
+  })
+})
+
+describe("resolveAliasClaims", () => {
+  const claim = (key: string, since: string, aliases: Array<string>, types: Array<"container" | "virtual-machine"> = ["container"], arch = "x86_64") =>
+    ({ key, since, aliases, types, arch })
+  it("keeps an alias with the product that claimed it first, refuses the newer claim naming both", () => {
+    const { kept, clashes } = resolveAliasClaims([
+      claim("b:1:amd64:default", "20240201", ["b/1/default", "stable"]),
+      claim("a:1:amd64:default", "20240101", ["a/1/default", "stable"])
+    ])
+    expect(kept).toEqual(new Map([["a:1:amd64:default", "a/1/default,stable"], ["b:1:amd64:default", "b/1/default"]]))
+    expect(clashes).toEqual(["alias stable (x86_64) is claimed by a:1:amd64:default and b:1:amd64:default: a:1:amd64:default keeps it, b:1:amd64:default does not get it"])
+  })
+  it("lets one alias name a container and a VM, or two architectures; ties go by product key", () => {
+    const { kept, clashes } = resolveAliasClaims([
+      claim("c", "20240101", ["x"], ["container"]),
+      claim("v", "20240101", ["x"], ["virtual-machine"]),
+      claim("arm", "20240101", ["x"], ["container"], "aarch64"),
+      claim("b", "20240101", ["y"]),
+      claim("a", "20240101", ["y"])
+    ])
+    expect([...kept].sort()).toEqual([["a", "y"], ["arm", "x"], ["b", ""], ["c", "x"], ["v", "x"]])
+    expect(clashes).toHaveLength(1)
+  })
+  it("reads the claim off the product: canonical arch, types from the items, oldest version", () => {
+    const product = productOf([P1, { ...P1, ref: { ...P1.ref, version: "20250101_0000" } }], { compat: "both", imagesPath: "images" })
+    expect(aliasClaimOf("k", product).arch).toBe(aliasClaimOf("k", { ...product, arch: "x86_64" }).arch)
+    expect(aliasClaimOf("k", product)).toEqual({
+      key: "k", arch: "x86_64", types: ["container", "virtual-machine"], aliases: ["debian/bookworm/default", "debian/bookworm"], since: "20250101_0000"
+    })
   })
 })

@@ -2,15 +2,15 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { createHash } from "node:crypto"
-import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { IndexerLive } from "../../src/Layers.js"
 import { Indexer } from "../../src/indexer/Indexer.js"
 import { Images, Index } from "../../src/simplestreams/Streams.js"
-import { tempDir } from "../support/Images.js"
+import { tempDir, writeMetadataTarball, writeQcow2, writeSquashfs, writeUnifiedTarball } from "../support/Images.js"
 import { captureLogs } from "../support/Logs.js"
 import { haveTools } from "../support/Tools.js"
-import { addContainer, buildMixedTree, makeWebRoot } from "../support/Tree.js"
+import { addContainer, buildMixedTree, makeWebRoot, writeSha256Sums } from "../support/Tree.js"
 
 const sha = (path: string, ...more: Array<string>) => {
   const h = createHash("sha256")
@@ -105,6 +105,103 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("Indexer.rebuild on a rea
         expect(summary).toMatchObject({ products: 0, refused: 1 })
         expect(logs.lines.find((l) => l.startsWith("WARN"))).toContain("metadata.yaml says architecture x86_64, but the folder says arm64")
         expect(readJson(join(w.streams, "index.json"))).toEqual({ format: "index:1.0", index: {} })
+      }))
+
+    it.effect("publishes a version only when its files match its SHA256SUMS, small or large, and names the file or line at fault", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        const rel = (v: string) => `debian/bookworm/amd64/default/${v}`
+        const good = addContainer(w, rel("20240101_10:00"), "good")
+        writeSha256Sums(good)
+        // over the inline limit: hashed on the worker pool, not on this thread
+        const large = addContainer(w, rel("20240102_10:00"), "large")
+        writeQcow2(join(large, "disk.qcow2"), "x", 512 * 1024)
+        writeSha256Sums(large)
+        const wrong = addContainer(w, rel("20240103_10:00"), "wrong")
+        writeSha256Sums(wrong)
+        writeSquashfs(join(wrong, "rootfs.squashfs"), "other bytes")
+        const wrongLarge = addContainer(w, rel("20240104_10:00"), "wrong-large")
+        writeQcow2(join(wrongLarge, "disk.qcow2"), "y", 512 * 1024)
+        writeSha256Sums(wrongLarge)
+        writeQcow2(join(wrongLarge, "disk.qcow2"), "z", 512 * 1024)
+        const badLine = addContainer(w, rel("20240105_10:00"), "bad-line")
+        writeSha256Sums(badLine)
+        appendFileSync(join(badLine, "SHA256SUMS"), "md5 rootfs.squashfs\n")
+        const unlisted = addContainer(w, rel("20240106_10:00"), "unlisted")
+        writeSha256Sums(unlisted, ["lxd.tar.xz"])
+        const coming = addContainer(w, rel("20240107_10:00"), "coming")
+        writeQcow2(join(coming, "disk.qcow2"), "vm")
+        writeSha256Sums(coming)
+        rmSync(join(coming, "disk.qcow2"))
+        const logs = captureLogs()
+        const summary = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })).pipe(Effect.provide(logs.layer))
+        expect(summary).toMatchObject({ versions: 2, refused: 5 })
+        const images = readJson(join(w.streams, "images.json"))
+        expect(Object.keys(images.products["debian:bookworm:amd64:default"].versions)).toEqual(["20240101_10:00", "20240102_10:00"])
+        const warnings = logs.lines.filter((l) => l.startsWith("WARN"))
+        const expectWarning = (path: string, reason: string) =>
+          expect(warnings.some((l) => l.includes(`${join(w.images, path)}: ${reason}`)), `${path}: ${reason}\n${warnings.join("\n")}`).toBe(true)
+        expectWarning(`${rel("20240103_10:00")}/rootfs.squashfs`, "sha256 ")
+        expectWarning(`${rel("20240104_10:00")}/disk.qcow2`, "sha256 ")
+        expectWarning(`${rel("20240105_10:00")}/SHA256SUMS`, "line 3 is not '<64 hex digits>  <file name>'")
+        expectWarning(`${rel("20240106_10:00")}/rootfs.squashfs`, "not listed in SHA256SUMS")
+        expectWarning(`${rel("20240107_10:00")}/disk.qcow2`, "listed in SHA256SUMS but not in the folder")
+        expect(warnings).toHaveLength(5)
+      }))
+
+    it.effect("takes names and requirements from image.yaml, refuses a bad one with the reason, and gives a clashing alias to the first product", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        const debian = addContainer(w, "debian/bookworm/amd64/default/20240101_10:00", "debian")
+        writeFileSync(join(debian, "image.yaml"), "aliases: [stable]\nrelease_aliases:\n  bookworm: 12\ndistro_name: Debian GNU/Linux\nrequirements:\n  secureboot: false\n")
+        const ubuntu = addContainer(w, "ubuntu/noble/amd64/default/20240201_10:00", "ubuntu")
+        writeFileSync(join(ubuntu, "image.yaml"), "aliases: [stable, lts]\n")
+        const bad = addContainer(w, "alpine/3.20/amd64/default/20240101_10:00", "alpine")
+        writeFileSync(join(bad, "image.yaml"), "requirements: [secureboot]\n")
+        const logs = captureLogs()
+        const summary = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })).pipe(Effect.provide(logs.layer))
+        expect(summary).toMatchObject({ products: 2, refused: 1 })
+        const images = Schema.decodeUnknownSync(Images)(readJson(join(w.streams, "images.json")))
+        expect(images.products["debian:bookworm:amd64:default"]).toMatchObject({
+          aliases: "debian/bookworm/default,debian/bookworm,debian/12/default,debian/12,stable",
+          os: "Debian GNU/Linux",
+          requirements: { secureboot: "false" },
+          lxd_requirements: { secureboot: "false" }
+        })
+        expect(images.products["ubuntu:noble:amd64:default"]!.aliases).toBe("ubuntu/noble/default,ubuntu/noble,lts")
+        const warnings = logs.lines.filter((l) => l.startsWith("WARN"))
+        expect(warnings.some((l) => l.includes(`${join(bad, "image.yaml")}: requirements: `))).toBe(true)
+        expect(warnings.some((l) => l.includes("alias stable (x86_64) is claimed by debian:bookworm:amd64:default and ubuntu:noble:amd64:default"))).toBe(true)
+        expect(warnings).toHaveLength(2)
+      }))
+
+    it.effect("publishes a unified image as lxd_combined.tar.gz and incus_combined.tar.gz items, its sha256 the fingerprint", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        const v = w.version("debian/bookworm/amd64/default/20240101_10:00")
+        writeUnifiedTarball(join(v, "image.tar.gz"), { seed: "u1" })
+        writeSha256Sums(v)
+        const z = w.version("debian/bookworm/amd64/default/20240102_10:00")
+        writeUnifiedTarball(join(z, "image.tar.zst"), { compression: "zstd", seed: "u2" })
+        const noRootfs = w.version("debian/bookworm/amd64/default/20240103_10:00")
+        writeMetadataTarball(join(noRootfs, "export.tar.gz"), undefined, { compression: "gzip" })
+        const logs = captureLogs()
+        const summary = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })).pipe(Effect.provide(logs.layer))
+        expect(summary).toMatchObject({ versions: 2, refused: 1 })
+        const images = Schema.decodeUnknownSync(Images)(readJson(join(w.streams, "images.json")))
+        const product = images.products["debian:bookworm:amd64:default"]!
+        const file = join(v, "image.tar.gz")
+        const item = { path: "images/debian/bookworm/amd64/default/20240101_10:00/image.tar.gz", sha256: sha(file), size: statSync(file).size }
+        expect(product.versions["20240101_10:00"]!.items).toEqual({
+          "incus_combined.tar.gz": { ftype: "incus_combined.tar.gz", ...item },
+          "lxd_combined.tar.gz": { ftype: "lxd_combined.tar.gz", ...item }
+        })
+        expect(product.versions["20240102_10:00"]!.items["lxd_combined.tar.gz"]!.sha256).toBe(sha(join(z, "image.tar.zst")))
+        expect(product.os).toBe("Debian")
+        expect(logs.lines.find((l) => l.startsWith("WARN"))).toContain(`${join(noRootfs, "export.tar.gz")}: no rootfs/ in the tarball`)
+        const lxdOnly = yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "lxd" })).pipe(Effect.provide(captureLogs().layer))
+        expect(lxdOnly).toMatchObject({ versions: 2 })
+        expect(Object.keys(readJson(join(w.streams, "images.json")).products["debian:bookworm:amd64:default"].versions["20240101_10:00"].items)).toEqual(["lxd_combined.tar.gz"])
       }))
 
     it.effect("fails with a clear error for folders clients cannot use", () =>

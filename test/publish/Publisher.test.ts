@@ -173,4 +173,25 @@ describe("Publisher", () => {
     expect(tags(p.seen(key, { _tag: "Refused", refusal: r }, 2))).toEqual([])
     expect(commitOf(p.tick(3)).withdrawn).toEqual([key])
   })
+  it("republishes an edited image.yaml from memory: no hash, the new names remembered", () => {
+    const p = new Publisher({ ...options, settleMs: 0 })
+    const v = plan(ref("20240101_10:00"))
+    const key = versionDir(v.ref)
+    publishNow(p, v, "a", 1000)
+    const edited: FoundPlan = { ...v, image: { aliases: ["stable"], requirements: { secureboot: "false" } } }
+    const out = p.seen(key, { _tag: "Plan", plan: edited }, 2000)
+    expect(tags(out)).toEqual(["Remember"])
+    const remembered = out[0]!._tag === "Remember" ? out[0]!.remembered : undefined
+    expect(remembered?._tag === "Hashed" && remembered.version.image).toEqual(edited.image)
+    const draft = commitOf(p.tick(2000))
+    expect(draft.products).toEqual(["debian:bookworm:amd64:default"])
+    p.committed(draft, 2000)
+    expect(p.product("debian:bookworm:amd64:default")).toMatchObject({ aliases: "debian/bookworm/default,debian/bookworm,stable", lxd_requirements: { secureboot: "false" } })
+    // the same file again changes nothing; its removal takes the names away
+    expect(p.seen(key, { _tag: "Plan", plan: edited }, 3000)).toEqual([])
+    expect(tags(p.seen(key, { _tag: "Plan", plan: v }, 4000))).toEqual(["Remember"])
+    p.committed(commitOf(p.tick(4000)), 4000)
+    expect(p.product("debian:bookworm:amd64:default")?.aliases).toBe("debian/bookworm/default,debian/bookworm")
+  })
 })
+

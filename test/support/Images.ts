@@ -56,6 +56,34 @@ export const writeMetadataTarball = (
   }
 }
 
+/**
+ * A unified image at `target`, as `lxc image export` writes one: metadata.yaml, templates/, then rootfs/, in one
+ * tarball compressed by `compression`. `rootfsFirst` puts rootfs/ before metadata.yaml.
+ */
+export const writeUnifiedTarball = (
+  target: string,
+  options: { readonly yaml?: string; readonly compression?: "gzip" | "xz" | "zstd"; readonly seed?: string; readonly rootfs?: Record<string, string>; readonly members?: ReadonlyArray<string> } = {}
+): void => {
+  const work = tempDir("lis-unified-")
+  try {
+    writeFileSync(join(work, "metadata.yaml"), options.yaml ?? metadataYaml())
+    mkdirSync(join(work, "templates"))
+    writeFileSync(join(work, "templates", "hostname.tpl"), "{{ container.name }}\n")
+    for (const [name, content] of Object.entries(options.rootfs ?? { "rootfs/etc/hostname": `unified-${options.seed ?? "1"}\n` })) {
+      mkdirSync(dirname(join(work, name)), { recursive: true })
+      writeFileSync(join(work, name), content)
+    }
+    mkdirSync(dirname(target), { recursive: true })
+    const flag = { gzip: "--gzip", xz: "--xz", zstd: "--zstd" }[options.compression ?? "gzip"]
+    execFileSync("tar", [
+      "--owner=0", "--group=0", "--numeric-owner", "--mtime=@1704103200", flag, "-cf", target, "-C", work,
+      ...(options.members ?? ["metadata.yaml", "templates", ...new Set(Object.keys(options.rootfs ?? { rootfs: "" }).map((n) => n.split("/")[0]!))])
+    ])
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
 /** Makes `target` with `build` from a tiny root filesystem of `files`, in a temp folder removed after. */
 const fromTinyRoot = (target: string, files: Record<string, string>, build: (root: string) => void): void => {
   const work = tempDir("lis-rootfs-")
@@ -84,9 +112,9 @@ export const writeRootTarXz = (target: string, seed = "1"): void =>
   )
 
 /** A qcow2-like VM disk: the qcow2 magic `QFI\xfb` and some bytes. */
-export const writeQcow2 = (target: string, seed = "1"): void => {
+export const writeQcow2 = (target: string, seed = "1", size = 4096): void => {
   mkdirSync(dirname(target), { recursive: true })
-  writeFileSync(target, Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), Buffer.alloc(4096, seed)]))
+  writeFileSync(target, Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), Buffer.alloc(size, seed)]))
 }
 
 /** A ustar header for a regular file, as tar writes it: enough for TarScan and for GNU tar to list. */

@@ -1,5 +1,6 @@
 /** A temporary web root with real images in `images/`, laid out as uploads would leave it. */
-import { mkdirSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { metadataYaml, tempDir, writeMetadataTarball, writeQcow2, writeRootTarXz, writeSquashfs } from "./Images.js"
 
@@ -9,6 +10,13 @@ export interface WebRoot {
   readonly streams: string
   /** Absolute path of a version folder under images/. */
   readonly version: (rel: string) => string
+}
+
+/** `SHA256SUMS` of the files in a version folder (or of `names`), in sha256sum's own format. */
+export const writeSha256Sums = (dir: string, names?: ReadonlyArray<string>) => {
+  const listed = names ?? readdirSync(dir).filter((n) => !n.startsWith(".") && n !== "SHA256SUMS").sort()
+  const lines = listed.map((n) => `${createHash("sha256").update(readFileSync(join(dir, n))).digest("hex")}  ${n}\n`)
+  writeFileSync(join(dir, "SHA256SUMS"), lines.join(""))
 }
 
 export const makeWebRoot = (): WebRoot => {
@@ -44,7 +52,8 @@ export const buildMixedTree = (w: WebRoot) => {
   // junk beside the images
   addContainer(w, "debian/bookworm/amd64/default/.20240105_10:00", "staging")
   writeFileSync(join(both, ".rootfs.squashfs.Ab12Cd"), "rsync temp file")
-  writeFileSync(join(both, "SHA256SUMS"), "not hashed")
+  // the uploader's sums: published because every file matches them
+  writeSha256Sums(both)
   const noRootfs = w.version("debian/bookworm/amd64/default/20240106_10:00")
   writeMetadataTarball(join(noRootfs, "lxd.tar.xz"))
   const noMeta = w.version("debian/bookworm/amd64/default/20240107_10:00")

@@ -52,4 +52,16 @@ describe("planVersion", () => {
     const plan = planVersion(ref, [f("lxd.tar.xz"), f("rootfs.squashfs"), f("disk.qcow2"), f("rootfs.tar.xz")])
     expect(plan._tag === "VersionPlan" && plan.rootfs.map((r) => r.ftype)).toEqual(["disk-kvm.img", "squashfs", "root.tar.xz"])
   })
+  it("takes one unified tarball alone as a unified image; split files win, two unified tarballs refuse", () => {
+    const plan = planVersion(ref, [f("8fa9230ce776.tar.gz"), f("SHA256SUMS"), f("notes.txt")])
+    expect(plan).toMatchObject({ _tag: "VersionPlan", metadata: [], rootfs: [], unified: { name: "8fa9230ce776.tar.gz" }, sums: { name: "SHA256SUMS" } })
+    for (const name of ["image.tar.xz", "image.tar.zst"]) expect(planVersion(ref, [f(name)])).toMatchObject({ unified: { name } })
+    const split = planVersion(ref, [f("lxd.tar.xz"), f("rootfs.squashfs"), f("extra.tar.gz")])
+    expect(split).toMatchObject({ _tag: "VersionPlan", metadata: [{ name: "lxd.tar.xz" }] })
+    expect(split).not.toHaveProperty("unified")
+    expect(planVersion(ref, [f("a.tar.gz"), f("b.tar.xz")])).toMatchObject({ _tag: "Refusal", reason: "two unified image tarballs (a.tar.gz, b.tar.xz): one image per version" })
+    expect(planVersion(ref, [f("a.tar.gz", 0)])).toMatchObject({ _tag: "Refusal", reason: "empty file" })
+    for (const name of [".a.tar.gz", "rootfs.tar.xz", "lxd.tar.xz", "a.tar.bz2", ".tar.gz"]) expect(planVersion(ref, [f(name)])).toMatchObject({ _tag: "Refusal" })
+  })
 })
+

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto"
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Metadata } from "../../src/tree/Metadata.js"
-import { tempDir, writeBombTarball, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
+import { tempDir, writeBombTarball, writeMetadataTarball, writeSquashfs, writeUnifiedTarball } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 
 const dir = tempDir()
@@ -59,6 +59,23 @@ describe.skipIf(!haveTools("tar", "xz", "gzip", "bzip2", "mksquashfs"))("Metadat
         expect(yield* read("unified.tar.gz")).toEqual(Either.left({ reason: expect.stringContaining("unified image") }))
         execFileSync("tar", ["-czf", join(dir, "rootfs-first.tar.gz"), "-C", join(dir), "--transform", "s,^random$,rootfs/random,", "random"])
         expect(yield* read("rootfs-first.tar.gz")).toEqual(Either.left({ reason: expect.stringContaining("unified image") }))
+      }))
+
+    it.effect("reads a unified image (gzip, xz, zstd) up to its rootfs/, and refuses one without rootfs/, with rootfs/ first, or a VM", () =>
+      Effect.gen(function* () {
+        const unified = (name: string) => Effect.flatMap(Metadata, (m) => Effect.either(m.read(join(dir, name), "unified")))
+        for (const compression of ["gzip", "xz", "zstd"] as const) {
+          writeUnifiedTarball(join(dir, `u-${compression}.tar`), { compression })
+          expect(yield* unified(`u-${compression}.tar`)).toEqual(Either.right(expect.objectContaining({ architecture: "x86_64", creationDate: 1704103200 })))
+        }
+        writeMetadataTarball(join(dir, "meta-only.tar.gz"), undefined, { compression: "gzip" })
+        expect(yield* unified("meta-only.tar.gz")).toEqual(Either.left({ reason: "no rootfs/ in the tarball: a metadata tarball, not a unified image" }))
+        writeUnifiedTarball(join(dir, "rootfs-first.tar.gz"), { members: ["rootfs", "metadata.yaml", "templates"] })
+        expect(yield* unified("rootfs-first.tar.gz")).toEqual(Either.left({ reason: expect.stringContaining("rootfs/ comes before metadata.yaml") }))
+        writeUnifiedTarball(join(dir, "vm.tar.gz"), { rootfs: { "rootfs.img": "QFI" } })
+        expect(yield* unified("vm.tar.gz")).toEqual(Either.left({ reason: expect.stringContaining("a unified VM image") }))
+        // the split rule is unchanged: a unified image is no metadata tarball
+        expect(yield* read("u-gzip.tar")).toEqual(Either.left({ reason: expect.stringContaining("unified image") }))
       }))
 
     it.effect("refuses YAML without architecture or creation_date", () =>

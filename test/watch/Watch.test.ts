@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { runBin } from "../support/Bin.js"
 import { metadataYaml, tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
-import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
+import { addContainer, makeWebRoot, type WebRoot, writeSha256Sums } from "../support/Tree.js"
 import { publishedVersions, readCatalog, sleep, startReader, startWatch, waitFor, type WatchProcess, type WatchStart } from "../support/WatchProcess.js"
 
 const sha = (...files: Array<string>) => {
@@ -90,6 +90,45 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     expect(items["lxd.tar.xz"]!["combined_squashfs_sha256"]).toBe(sha(join(v, "lxd.tar.xz"), rootfs))
   }, 60_000)
 
+  it("with SHA256SUMS sent first, never publishes a rootfs whose upload stalls past the settle time, then publishes it whole", async () => {
+    const w = makeWebRoot()
+    const v = w.version(`${key}/20240101_10:00`)
+    const finished = tempDir()
+    writeMetadataTarball(join(finished, "lxd.tar.xz"))
+    writeSquashfs(join(finished, "rootfs.squashfs"), "stalled")
+    writeSha256Sums(finished)
+    const bytes = readFileSync(join(finished, "rootfs.squashfs"))
+    const watch = watchOn(w, { settle: "0.5" })
+    await waitFor("the watcher", () => watch.log().includes("watching"))
+    mkdirSync(v, { recursive: true })
+    cpSync(join(finished, "SHA256SUMS"), join(v, "SHA256SUMS"))
+    cpSync(join(finished, "lxd.tar.xz"), join(v, "lxd.tar.xz"))
+    const rootfs = join(v, "rootfs.squashfs")
+    writeFileSync(rootfs, bytes.subarray(0, bytes.length - 100))
+    // the writer stalls for several settle windows: the half file is hashed, and refused
+    await waitFor("the refusal of the half file", () => watch.log().includes(`${rootfs}: sha256 `))
+    await sleep(1500)
+    expect(published(w, "20240101_10:00")).toBe(false)
+    appendFileSync(rootfs, bytes.subarray(bytes.length - 100))
+    await waitFor("the finished version", () => published(w, "20240101_10:00"))
+    expect(readCatalog(w)!.images.products["debian:bookworm:amd64:default"]!.versions["20240101_10:00"]!.items["rootfs.squashfs"]).toMatchObject({ sha256: sha(rootfs) })
+  }, 60_000)
+
+  it("republishes the names of an edited image.yaml, and withdraws the version while the file is bad", async () => {
+    const w = makeWebRoot()
+    const v = addContainer(w, `${key}/20240101_10:00`, "a")
+    writeFileSync(join(v, "image.yaml"), "aliases: [stable]\n")
+    const watch = watchOn(w, { settle: "0.3" })
+    const aliases = () => readCatalog(w)?.images.products["debian:bookworm:amd64:default"]?.["aliases" as never] as string | undefined
+    await waitFor("the first catalog", () => aliases() === "debian/bookworm/default,debian/bookworm,stable")
+    writeFileSync(join(v, "image.yaml"), "aliases: [stable, testing]\n")
+    await waitFor("the new alias", () => aliases() === "debian/bookworm/default,debian/bookworm,stable,testing")
+    writeFileSync(join(v, "image.yaml"), "aliases: stable\n")
+    await waitFor("the refusal", () => watch.log().includes(`${join(v, "image.yaml")}: aliases: `) && !published(w, "20240101_10:00"))
+    rmSync(join(v, "image.yaml"))
+    await waitFor("the version without the file", () => aliases() === "debian/bookworm/default,debian/bookworm")
+  }, 60_000)
+
   it("publishes an rsync upload (temporary dotfiles renamed into place) and a staging folder renamed into place, once each", async () => {
     const w = makeWebRoot()
     const watch = watchOn(w)
@@ -120,12 +159,12 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     addContainer(w, `${key}/20240101_10:00`, "good")
     const watch = watchOn(w)
     await waitFor("the first catalog", () => published(w, "20240101_10:00"))
+    // before the sparc folders, whose events bring the full reconcile that logs it as skipped
+    addContainer(w, `${key}/20241350_10:00`, "notadate")
     const bad = w.version(`${key}/20240102_10:00`)
     mkdirSync(bad, { recursive: true })
     writeFileSync(join(bad, "lxd.tar.xz"), Buffer.from("random bytes ".repeat(100)))
     writeSquashfs(join(bad, "rootfs.squashfs"), "bad")
-    // before the folder above version folders: the full reconcile that folder brings is what skips it
-    addContainer(w, `${key}/20241350_10:00`, "notadate")
     addContainer(w, "debian/bookworm/sparc/default/20240101_10:00", "arch")
     const outside = tempDir()
     addContainer({ ...w, version: (rel) => join(outside, rel) }, "v", "out")

@@ -20,7 +20,9 @@ export const writeFileAtomic = (target: string, text: string | Uint8Array, mode 
     yield* Effect.scoped(
       Effect.gen(function* () {
         const file = yield* fs.open(tmp, { flag: "wx", mode })
-        yield* file.writeAll(typeof text === "string" ? new TextEncoder().encode(text) : text)
+        const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text
+        // writing nothing is no write at all: writeAll fails on an empty buffer (WriteZero)
+        if (bytes.length > 0) yield* file.writeAll(bytes)
         yield* file.sync
       })
     ).pipe(

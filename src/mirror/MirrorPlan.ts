@@ -27,9 +27,13 @@ export const catalogFiles = (images: Images): ReadonlyArray<string> => {
 /** An argument as rsync's `-e` splits it: on spaces, with quotes keeping an argument whole. */
 const rshWord = (arg: string) => (/^[A-Za-z0-9_.,:=/@%+-]+$/.test(arg) ? arg : arg.includes("'") ? `"${arg}"` : `'${arg}'`)
 
-/** The ssh command line for a mirror: keys pinned in its known_hosts unless it accepts new ones; never a prompt. */
-export const sshArgs = (m: MirrorTarget): ReadonlyArray<string> => [
+/**
+ * The ssh command line for a mirror: keys pinned in its known_hosts unless it accepts new ones; never a prompt.
+ * With a control path, the steps of one push share one connection (one handshake, one login, not five).
+ */
+export const sshArgs = (m: MirrorTarget, controlPath?: string): ReadonlyArray<string> => [
   "ssh",
+  ...(controlPath === undefined ? [] : ["-o", "ControlMaster=auto", "-o", `ControlPath=${controlPath}`, "-o", "ControlPersist=60"]),
   "-p", String(m.port),
   ...(m.keyPath === undefined ? [] : ["-i", m.keyPath, "-o", "IdentitiesOnly=yes"]),
   "-o", "BatchMode=yes",
@@ -40,7 +44,12 @@ export const sshArgs = (m: MirrorTarget): ReadonlyArray<string> => [
   "-o", "ServerAliveCountMax=3"
 ]
 
-export const rshCommand = (m: MirrorTarget): string => sshArgs(m).map(rshWord).join(" ")
+export const rshCommand = (m: MirrorTarget, controlPath?: string): string => sshArgs(m, controlPath).map(rshWord).join(" ")
+
+/** Closes the shared connection of a push (ssh -O exit). */
+export const closeControlArgs = (m: MirrorTarget, controlPath: string): ReadonlyArray<string> => [
+  ...sshArgs(m, controlPath).slice(1), "-O", "exit", `${m.user}@${m.host}`
+]
 
 /** `a/b` + `c` on the mirror, whose paths are always POSIX; `"/"` (rrsync's root) stays a root. */
 export const remoteJoin = (root: string, rel: string): string => `${root.replace(/\/+$/, "")}/${rel.replace(/^\/+/, "")}`
@@ -76,6 +85,8 @@ export interface PushSources {
   readonly filesList: string
   /** The protect rules of the deletion step. */
   readonly protectFile: string
+  /** The socket of the connection the steps share, if they share one. */
+  readonly controlPath: string | undefined
 }
 
 export interface PushStep {
@@ -86,7 +97,7 @@ export interface PushStep {
 /** The rsync runs of one push, in order. Pure. */
 export const pushSteps = (m: MirrorTarget, s: PushSources): ReadonlyArray<PushStep> => {
   // no -z: images are compressed already; modes made readable for the mirror's web server whatever the umask
-  const common = ["--timeout=60", "-e", rshCommand(m), "--times", "--perms", "--chmod=D755,F644"]
+  const common = ["--timeout=60", "-e", rshCommand(m, s.controlPath), "--times", "--perms", "--chmod=D755,F644"]
   const root = destination(m, `${m.rootDir.replace(/\/+$/, "")}/`)
   const streamsFile = (from: string, name: string) => ["--relative", `${from.replace(/\/+$/, "")}/./${s.streamsPath}/${name}`, root]
   return [

@@ -12,7 +12,7 @@ import { indexedProducts, indexOf } from "../indexer/CatalogText.js"
 import { acquireWriterLock, WriterLock } from "../indexer/WriterLock.js"
 import { canonicalJson, Images } from "../simplestreams/Streams.js"
 import type { MirrorTarget } from "./MirrorConfig.js"
-import { catalogFiles, leavingProducts, protectRules, type PushSources, pushSteps } from "./MirrorPlan.js"
+import { catalogFiles, closeControlArgs, leavingProducts, protectRules, type PushSources, pushSteps } from "./MirrorPlan.js"
 import { type MirrorState, parseState, stateText } from "./MirrorState.js"
 
 export class MirrorPushError extends Data.TaggedError("MirrorPushError")<{
@@ -137,6 +137,18 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
               )
         ]).pipe(Effect.mapError((e) => fail("snapshot", e.message)), Effect.provide(context))
 
+        // short: a unix socket's path has room for about 100 bytes
+        const socket = path.join(ctx.stateDir, "mirrors", `${m.name}.ssh`)
+        const controlPath = socket.length < 100 ? socket : undefined
+        // the shared connection ends with the push, not 60 s later (bounded: a stop must not wait on a dead host)
+        if (controlPath !== undefined) {
+          yield* Effect.addFinalizer(() =>
+            Command.exitCode(Command.make("ssh", ...closeControlArgs(m, controlPath)).pipe(Command.stderr("pipe"), Command.stdout("pipe"))).pipe(
+              Effect.timeout("2 seconds"),
+              Effect.ignore
+            )
+          )
+        }
         const sources: PushSources = {
           webRoot,
           imagesPath: ctx.imagesPath,
@@ -144,7 +156,8 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
           snapshotRoot,
           narrowedIndexRoot: leaving.length === 0 ? undefined : narrowedRoot,
           filesList,
-          protectFile
+          protectFile,
+          controlPath
         }
         for (const step of pushSteps(m, sources)) {
           yield* Effect.logDebug(`mirror ${m.name}: ${step.what}`)

@@ -5,7 +5,7 @@
 import { FileSystem } from "@effect/platform"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
-import { Mirrors, MirrorTable } from "../mirror/MirrorConfig.js"
+import { mirrorNameRule, Mirrors, MirrorTable } from "../mirror/MirrorConfig.js"
 import { compatModes } from "../simplestreams/Compat.js"
 
 export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
@@ -64,10 +64,12 @@ const lineOfKey = (text: string, key: ReadonlyArray<string>): number | undefined
   }
   const last = key[key.length - 1]
   if (last === undefined) return undefined
-  const table = key.length === 1 ? -1 : find(0, key.slice(0, -1).join("."))
+  // the key itself (`port = …`, or a table's header, `[mirrors.eu1]`), else the key below its table's header
+  const whole = find(0, key.join("."))
+  if (whole !== undefined) return whole + 1
+  const table = key.length === 1 ? undefined : find(0, key.slice(0, -1).join("."))
   if (table === undefined) return undefined
-  const line = find(table + 1, last) ?? table
-  return line === -1 ? undefined : line + 1
+  return (find(table + 1, last) ?? table) + 1
 }
 
 /** Parses and checks the text of a config file. Pure, for tests. */
@@ -91,7 +93,9 @@ export const parseConfigText = (path: string, text: string): Either.Either<Confi
     const reason =
       issue === undefined
         ? error.message
-        : issue._tag === "Unexpected"
+        : issue._tag === "Unexpected" && keyPath[0] === "mirrors" && keyPath.length === 2
+          ? `${key}: ${mirrorNameRule}`
+          : issue._tag === "Unexpected"
           ? `unknown key '${key}' (known keys${inMirror ? " of a mirror" : ""}: ${known})`
           : `${key}: ${issue.message}`
     return new ConfigError({ path, line: lineOfKey(text, keyPath), reason })

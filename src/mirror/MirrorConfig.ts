@@ -45,10 +45,10 @@ export const MirrorTable = Schema.Struct({
 )
 export type MirrorTable = typeof MirrorTable.Type
 
+export const mirrorNameRule = "Expected a mirror name of letters, digits, _ and - (up to 64)"
+
 /** Mirror names become file names in the state folder. */
-export const MirrorName = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, { message: () => "Expected a mirror name of letters, digits, _ and - (up to 64)" })
-)
+export const MirrorName = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, { message: () => mirrorNameRule }))
 
 export const Mirrors = Schema.Record({ key: MirrorName, value: MirrorTable })
 

@@ -2,40 +2,17 @@
  * Push mirrors with the real parts: sshd on 127.0.0.1, rsync over ssh, one mirror reached with a plain key and
  * one with a key limited by rrsync to its web root, `mirror push` and `mirror status` as a user runs them.
  */
-import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runBinAsync } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
+import { type Catalog, expectSameCatalog } from "./support/Mirror.js"
 import { makeKey, type RunningSshd, rrsyncPath, sshdPath, startSshd } from "./support/Sshd.js"
 
 const ready = haveTools(sshdPath, "ssh", "ssh-keygen", "rsync") && rrsyncPath() !== undefined
-
-interface Catalog {
-  readonly products: Record<string, { versions: Record<string, { items: Record<string, { path: string; size: number; sha256: string }> }> }>
-}
-
-const itemsOf = (images: Catalog) =>
-  Object.values(images.products).flatMap((p) => Object.values(p.versions).flatMap((v) => Object.values(v.items)))
-
-const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex")
-
-/** The mirror serves the primary's catalog, byte for byte, and every file it names, whole. */
-export const expectSameCatalog = (primary: WebRoot, mirrorRoot: string) => {
-  for (const name of ["images.json", "index.json"]) {
-    expect(readFileSync(join(mirrorRoot, "streams", "v1", name), "utf8"), name).toBe(readFileSync(join(primary.streams, name), "utf8"))
-  }
-  const images = JSON.parse(readFileSync(join(mirrorRoot, "streams", "v1", "images.json"), "utf8")) as Catalog
-  for (const item of itemsOf(images)) {
-    const file = join(mirrorRoot, item.path)
-    expect(existsSync(file), item.path).toBe(true)
-    expect(statSync(file).size, item.path).toBe(item.size)
-    expect(sha256(file), item.path).toBe(item.sha256)
-  }
-}
 
 describe.skipIf(!ready)("push mirrors over real ssh", async () => {
   let work: string

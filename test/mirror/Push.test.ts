@@ -2,14 +2,17 @@
  * Push mirrors with the real parts: sshd on 127.0.0.1, rsync over ssh, one mirror reached with a plain key and
  * one with a key limited by rrsync to its web root, `mirror push` and `mirror status` as a user runs them.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { client } from "../e2e/support/Clients.js"
+import { type RunningNginx, startStaticNginx } from "../e2e/support/Nginx.js"
+import { makeTestCert } from "../e2e/support/Tls.js"
 import { runBinAsync } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
-import { type Catalog, expectSameCatalog } from "./support/Mirror.js"
+import { type Catalog, expectSameCatalog, mirrorTable } from "./support/Mirror.js"
 import { makeKey, type RunningSshd, rrsyncPath, sshdPath, startSshd } from "./support/Sshd.js"
 
 const ready = haveTools(sshdPath, "ssh", "ssh-keygen", "rsync") && rrsyncPath() !== undefined
@@ -32,20 +35,9 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
         `img_dir = "${primary.images}"`,
         `streams_dir = "${primary.streams}"`,
         `state_dir = "${join(work, "state")}"`,
-        "[mirrors.plain]",
-        `host = "127.0.0.1"`,
-        `user = "${sshd.user}"`,
-        `port = ${sshd.port}`,
-        `key_path = "${plainKey}"`,
-        `root_dir = "${plainRoot}"`,
-        `known_hosts = "${knownHosts}"`,
-        "[mirrors.limited]",
+        ...mirrorTable("plain", { host: "127.0.0.1", user: sshd.user, port: sshd.port, key_path: plainKey, root_dir: plainRoot, known_hosts: knownHosts }),
         // the original's keys: remote as user@host
-        `remote = "${sshd.user}@127.0.0.1"`,
-        `port = ${sshd.port}`,
-        `key_path = "${limitedKey}"`,
-        `root_dir = "/"`,
-        `known_hosts = "${knownHosts}"`,
+        ...mirrorTable("limited", { remote: `${sshd.user}@127.0.0.1`, port: sshd.port, key_path: limitedKey, root_dir: "/", known_hosts: knownHosts }),
         extra,
         ""
       ].join("\n")
@@ -77,7 +69,7 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
     writeFileSync(join(primary.version("debian/bookworm/amd64/default/20240102_10:00"), "SHA256SUMS"), "not published")
     const update = await cli("update")
     expect(update.code, update.stderr).toBe(0)
-  }, 60_000)
+  }, 180_000)
 
   afterAll(async () => {
     await sshd?.stop()
@@ -99,7 +91,31 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
       ["limited", "in-sync", 0, null],
       ["plain", "in-sync", 0, null]
     ])
-  }, 60_000)
+  }, 180_000)
+
+  it.skipIf(!haveTools("nginx", "openssl", "lxc", "incus"))("lxc and incus list the primary's images from each mirror's nginx", async () => {
+    // nginx workers run as www-data: the temp folders must let them through
+    for (const dir of [work, primary.root, plainRoot, limitedRoot]) chmodSync(dir, 0o755)
+    const tls = makeTestCert(work)
+    const servers: Array<RunningNginx> = []
+    try {
+      for (const [name, root] of [["primary", primary.root], ["plain", plainRoot], ["limited", limitedRoot]] as const) {
+        mkdirSync(join(work, `nginx-${name}`))
+        const nginx = await startStaticNginx(join(work, `nginx-${name}`), root, tls)
+        servers.push(nginx)
+        for (const c of ["lxc", "incus"] as const) client(work, c).addRemote(name, nginx.url, tls.cert)
+      }
+      for (const c of ["lxc", "incus"] as const) {
+        const listed = (remote: string) => client(work, c).listImages(remote).map((i) => `${i.fingerprint} ${i.type}`).sort()
+        const want = listed("primary")
+        expect(want.length, c).toBe(2)
+        expect(listed("plain"), c).toEqual(want)
+        expect(listed("limited"), c).toEqual(want)
+      }
+    } finally {
+      for (const nginx of servers) await nginx.stop()
+    }
+  }, 120_000)
 
   it("files leave a mirror only once they left both the catalog and the primary", async () => {
     // withdrawn from the catalog (as prune does first): the files stay on the primary for the grace period
@@ -118,7 +134,7 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
     expect((await cli("mirror", "push", "plain")).code).toBe(0)
     expect(existsSync(join(plainRoot, "images", version))).toBe(false)
     expectSameCatalog(primary, plainRoot)
-  }, 60_000)
+  }, 180_000)
 
   it("an unknown host key is refused unless the mirror accepts new ones", async () => {
     const fresh = join(work, "fresh_known_hosts")
@@ -137,7 +153,7 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
     } finally {
       writeConfig()
     }
-  }, 60_000)
+  }, 180_000)
 
   it("mirror push names an unknown mirror and exits 2", async () => {
     const result = await cli("mirror", "push", "nowhere")

@@ -12,8 +12,8 @@ import { runBinAsync } from "../support/Bin.js"
 import { metadataYaml, tempDir, writeMetadataTarball } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
-import { sleep, startWatch, waitFor, type WatchProcess } from "../support/WatchProcess.js"
-import { expectSameCatalog } from "./support/Mirror.js"
+import { sleep, startReader, startWatch, waitFor, type WatchProcess } from "../support/WatchProcess.js"
+import { expectSameCatalog, mirrorTable } from "./support/Mirror.js"
 import { makeKey, type RunningSshd, sshdPath, startSshd } from "./support/Sshd.js"
 
 const ready = haveTools(sshdPath, "ssh", "ssh-keygen", "rsync", "mksquashfs")
@@ -31,38 +31,25 @@ const addBigVm = (w: WebRoot, rel: string, mib: number) => {
   renameSync(staging, final)
 }
 
-/** Reads the mirror's catalog in a loop: every file it names must be there, at its full size. */
+/** A reader of the mirror's web root: every file its catalog names must be there, at its full size. */
 const startMirrorReader = (root: string) => {
-  let running = true
-  let reads = 0
-  const problems: Array<string> = []
-  const loop = (async () => {
-    while (running) {
-      try {
-        const streams = join(root, "streams", "v1")
-        if (existsSync(join(streams, "index.json"))) {
-          const index = JSON.parse(readFileSync(join(streams, "index.json"), "utf8"))
-          const images = JSON.parse(readFileSync(join(streams, "images.json"), "utf8"))
-          for (const key of index.index.images?.products ?? []) if (!images.products[key]) problems.push(`index names ${key}, images.json lacks it`)
-          for (const product of Object.values<any>(images.products)) {
-            for (const version of Object.values<any>(product.versions)) {
-              for (const item of Object.values<any>(version.items)) {
-                const file = join(root, item.path)
-                if (!existsSync(file)) problems.push(`missing ${item.path}`)
-                else if (statSync(file).size !== item.size) problems.push(`partial ${item.path}: ${statSync(file).size} of ${item.size}`)
-              }
-            }
-          }
-          reads++
-        }
-      } catch (e) {
-        problems.push(String(e))
-      }
-      await sleep(5)
-    }
-  })()
-  return { stop: async () => ((running = false), await loop, { reads, problems: [...new Set(problems)] }) }
+  const reader = startReader({ streams: join(root, "streams", "v1") }, ({ index, images }) => [
+    ...(index.index.images?.products ?? []).filter((key) => !images.products[key]).map((key) => `index names ${key}, images.json lacks it`),
+    ...Object.values(images.products).flatMap((product) =>
+      Object.values(product.versions).flatMap((version) =>
+        Object.values(version.items).flatMap((item) => {
+          const file = join(root, item.path)
+          if (!existsSync(file)) return [`missing ${item.path}`]
+          const size = statSync(file).size
+          return size === item.size ? [] : [`partial ${item.path}: ${size} of ${item.size}`]
+        })
+      )
+    )
+  ])
+  return { stop: async () => distinctProblems(await reader.stop()) }
 }
+
+const distinctProblems = (r: { reads: number; problems: ReadonlyArray<string> }) => ({ reads: r.reads, problems: [...new Set(r.problems)] })
 
 /** rsync's `.~tmp~` folder of --delay-updates, anywhere under `dir`: a push is sending files. */
 const transferring = (dir: string): boolean => {
@@ -123,13 +110,7 @@ describe.skipIf(!ready)("watch pushes every generation to a mirror", () => {
         `state_dir = "${join(primary.root, "state")}"`,
         `streams_dir = "${primary.streams}"`,
         `img_dir = "${primary.images}"`,
-        "[mirrors.eu1]",
-        `host = "127.0.0.1"`,
-        `user = "${sshd.user}"`,
-        `port = ${sshd.port}`,
-        `key_path = "${key.path}"`,
-        `root_dir = "${mirrorRoot}"`,
-        `known_hosts = "${join(work, "known_hosts")}"`,
+        ...mirrorTable("eu1", { host: "127.0.0.1", user: sshd.user, port: sshd.port, key_path: key.path, root_dir: mirrorRoot, known_hosts: join(work, "known_hosts") }),
         ""
       ].join("\n")
     )

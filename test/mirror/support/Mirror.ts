@@ -27,3 +27,9 @@ export const expectSameCatalog = (primary: WebRoot, mirrorRoot: string) => {
     expect(sha256(file), item.path).toBe(item.sha256)
   }
 }
+
+/** The lines of a `[mirrors.NAME]` table reaching the test's sshd. */
+export const mirrorTable = (name: string, keys: Readonly<Record<string, string | number>>): ReadonlyArray<string> => [
+  `[mirrors.${name}]`,
+  ...Object.entries(keys).map(([k, v]) => `${k} = ${typeof v === "number" ? v : JSON.stringify(v)}`)
+]

@@ -66,7 +66,6 @@ export const startMirror = (name: string, driver: MirrorDriver, backoff: Backoff
  */
 export const pushToMirrors = (mirrors: ReadonlyArray<MirrorTarget>, ctx: PushContext, current: { readonly number: number; readonly at: number }) =>
   Effect.gen(function* () {
-    if (mirrors.length === 0) return
     const generations = yield* Generations
     const pusher = yield* MirrorPush
     const queue = yield* generations.subscribe

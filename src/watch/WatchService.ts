@@ -105,12 +105,15 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         for (const pk of publisher.productKeys()) text.setProduct(pk, publisher.product(pk), { checked: true })
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "retry", journal })
         yield* logGenerations
-        const committed = publisher.status()
-        yield* pushToMirrors(
-          options.mirrors ?? [],
-          { streamsDir: options.streamsDir, imagesPath, stateDir: options.stateDir },
-          { number: committed.generation, at: committed.committedAt ?? (yield* now) }
-        )
+        if (options.mirrors !== undefined && options.mirrors.length > 0) {
+          // the status walks every version: only when there is a mirror to tell where the catalog stands
+          const committed = publisher.status()
+          yield* pushToMirrors(
+            options.mirrors,
+            { streamsDir: options.streamsDir, imagesPath, stateDir: options.stateDir },
+            { number: committed.generation, at: committed.committedAt ?? (yield* now) }
+          )
+        }
 
         // the first reconcile waits for the watcher to be ready, so that nothing written meanwhile goes unseen
         // (and does not wait forever for it)

@@ -96,10 +96,8 @@ const push = Command.make(
               Effect.onInterrupt(() => pusher.writeState(stateDir, m.name, { ...before, pushing: null }))
             )
             const now = yield* Clock.currentTimeMillis
-            const after =
-              result._tag === "Right"
-                ? succeeded({ ...before, wanted: generation }, generation, now, result.right)
-                : failed(before, result.left.message, now)
+            const wanted = { ...before, wanted: generation }
+            const after = result._tag === "Right" ? succeeded(wanted, generation, now, result.right) : failed(wanted, result.left.message, now)
             yield* pusher.writeState(stateDir, m.name, after)
             if (result._tag === "Left") yield* Effect.logError(result.left.message)
             else yield* Effect.logInfo(`mirror ${m.name}: generation ${generation} pushed`)

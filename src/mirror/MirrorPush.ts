@@ -69,12 +69,12 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
     const rsync = (m: MirrorTarget, what: string, args: ReadonlyArray<string>) =>
       Effect.scoped(
         Effect.gen(function* () {
-          const process = yield* Command.start(Command.make("rsync", ...args))
+          const child = yield* Command.start(Command.make("rsync", ...args))
           const [stderr, , code] = yield* Effect.all(
             [
-              process.stderr.pipe(Stream.decodeText(), Stream.runFold("", (all, s) => (all + s).slice(-8_000))),
-              Stream.runDrain(process.stdout),
-              process.exitCode
+              child.stderr.pipe(Stream.decodeText(), Stream.runFold("", (all, s) => (all + s).slice(-8_000))),
+              Stream.runDrain(child.stdout),
+              child.exitCode
             ],
             { concurrency: "unbounded" }
           )

@@ -8,6 +8,7 @@ import { Hasher } from "./indexer/Hasher.js"
 import { Indexer } from "./indexer/Indexer.js"
 import { VersionHasher } from "./indexer/VersionHasher.js"
 import { WriterLock } from "./indexer/WriterLock.js"
+import { MirrorPush } from "./mirror/MirrorPush.js"
 import { Generations } from "./publish/Generations.js"
 import { Metadata } from "./tree/Metadata.js"
 import { Scanner } from "./tree/Scanner.js"
@@ -19,5 +20,8 @@ export const IndexerLive = Indexer.Default.pipe(
   Layer.provideMerge(Layer.mergeAll(Metadata.Default, Hasher.Default))
 )
 
+/** Pushing the catalog to mirrors (`mirror push`, and `watch` after every generation). */
+export const MirrorLive = MirrorPush.Default.pipe(Layer.provideMerge(WriterLock.Default))
+
 /** The service's loop (`WatchService.run`), with everything it uses. */
-export const WatchLive = WatchService.Default.pipe(Layer.provideMerge(IndexerLive))
+export const WatchLive = WatchService.Default.pipe(Layer.provideMerge(Layer.merge(IndexerLive, MirrorLive)))

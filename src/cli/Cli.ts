@@ -3,6 +3,7 @@ import { Command } from "@effect/cli"
 import { WatchLive } from "../Layers.js"
 import { GlobalLive, root } from "./Global.js"
 import { init } from "./Init.js"
+import { mirror } from "./Mirror.js"
 import { serve } from "./Serve.js"
 import { add } from "./Add.js"
 import { update } from "./Update.js"
@@ -11,7 +12,7 @@ import { reload, watch } from "./Watch.js"
 export const version = "0.1.0"
 
 export const command = root.pipe(
-  Command.withSubcommands([init, update, add, watch, reload, serve]),
+  Command.withSubcommands([init, update, add, watch, reload, serve, mirror]),
   Command.provide(WatchLive),
   Command.provide((options) => GlobalLive(options))
 )

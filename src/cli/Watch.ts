@@ -4,19 +4,22 @@ import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Queue } from "effect"
 import { loadConfigFile } from "../config/AppConfig.js"
 import { writableStateDir } from "../config/StateDir.js"
+import { mirrorTargets } from "../mirror/MirrorConfig.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { defaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
 import { folderOptions, resolveFolders } from "./Update.js"
 
+export const stateDirOption = Options.directory("state-dir").pipe(
+  Options.withAlias("state_dir"),
+  Options.withDescription(`Where the journal of hashes, refusals and generations, status.json and the mirrors' state are kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),
+  Options.optional
+)
+
 const watchOptions = {
   ...folderOptions,
-  stateDir: Options.directory("state-dir").pipe(
-    Options.withAlias("state_dir"),
-    Options.withDescription(`Where the journal of hashes, refusals and generations and status.json are kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),
-    Options.optional
-  ),
+  stateDir: stateDirOption,
   pidfile: Options.file("pidfile").pipe(
     Options.withDescription(`The pidfile \`reload\` reads (default ${defaults.pidfile}; config key pidfile)`),
     Options.optional
@@ -41,7 +44,8 @@ export const resolveWatch = (flags: WatchFlags) =>
       stateDir: setting(file, "state_dir", flags.stateDir),
       pidfile: setting(file, "pidfile", flags.pidfile),
       settle: Duration.seconds(setting(file, "settle", flags.settle)),
-      reconcileEvery: Duration.seconds(setting(file, "reconcile_interval", flags.reconcileInterval))
+      reconcileEvery: Duration.seconds(setting(file, "reconcile_interval", flags.reconcileInterval)),
+      mirrorTables: file.mirrors
     }
   })
 
@@ -56,7 +60,7 @@ export const watch = Command.make("watch", watchOptions, (flags) =>
       const hups = yield* hangups
       for (;;) {
         const why = yield* Effect.raceFirst(
-          service.run({ ...options, stateDir }).pipe(Effect.as("stopped" as const)),
+          service.run({ ...options, stateDir, mirrors: mirrorTargets(options.mirrorTables, stateDir) }).pipe(Effect.as("stopped" as const)),
           Queue.take(hups).pipe(Effect.as("reload" as const))
         )
         if (why === "stopped") return

@@ -5,6 +5,7 @@
 import { FileSystem } from "@effect/platform"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
+import { mirrorNameRule, Mirrors, MirrorTable } from "../mirror/MirrorConfig.js"
 import { compatModes } from "../simplestreams/Compat.js"
 
 export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
@@ -33,7 +34,8 @@ export const ConfigFile = Schema.Struct({
         override: true
       })
     })
-  )
+  ),
+  mirrors: Schema.optional(Mirrors)
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -47,11 +49,27 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{
   }
 }
 
-/** The line of `key = …` in the file text, for messages about that key. */
-const lineOfKey = (text: string, key: string): number | undefined => {
-  const k = key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-  const i = text.split("\n").findIndex((l) => new RegExp(`^\\s*("?${k}"?\\s*=|\\[+\\s*"?${k}"?\\s*\\])`).test(l))
-  return i === -1 ? undefined : i + 1
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * The line of `key = …` in the file text, for messages about that key. A key inside a table
+ * (`mirrors.eu1.port`) is looked for below the table's header, `[mirrors.eu1]`.
+ */
+const lineOfKey = (text: string, key: ReadonlyArray<string>): number | undefined => {
+  const lines = text.split("\n")
+  const find = (from: number, k: string) => {
+    const e = escapeRegExp(k)
+    const i = lines.findIndex((l, n) => n >= from && new RegExp(`^\\s*("?${e}"?\\s*=|\\[+\\s*"?${e}"?\\s*\\])`).test(l))
+    return i === -1 ? undefined : i
+  }
+  const last = key[key.length - 1]
+  if (last === undefined) return undefined
+  // the key itself (`port = …`, or a table's header, `[mirrors.eu1]`), else the key below its table's header
+  const whole = find(0, key.join("."))
+  if (whole !== undefined) return whole + 1
+  const table = key.length === 1 ? undefined : find(0, key.slice(0, -1).join("."))
+  if (table === undefined) return undefined
+  return (find(table + 1, last) ?? table) + 1
 }
 
 /** Parses and checks the text of a config file. Pure, for tests. */
@@ -67,15 +85,20 @@ export const parseConfigText = (path: string, text: string): Either.Either<Confi
   const decoded = Schema.decodeUnknownEither(ConfigFile, { onExcessProperty: "error", errors: "first" })(raw)
   return Either.mapLeft(decoded, (error) => {
     const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-    const key = issue?.path[0] === undefined ? undefined : String(issue.path[0])
-    const known = Object.keys(ConfigFile.fields).join(", ")
+    const keyPath = (issue?.path ?? []).map(String)
+    const key = keyPath.length === 0 ? undefined : keyPath.join(".")
+    // a key unknown inside a mirror's table is told with the keys of a mirror's table
+    const inMirror = keyPath[0] === "mirrors" && keyPath.length === 3
+    const known = Object.keys(inMirror ? MirrorTable.from.fields : ConfigFile.fields).join(", ")
     const reason =
       issue === undefined
         ? error.message
-        : issue._tag === "Unexpected"
-          ? `unknown key '${key}' (known keys: ${known})`
+        : issue._tag === "Unexpected" && keyPath[0] === "mirrors" && keyPath.length === 2
+          ? `${key}: ${mirrorNameRule}`
+          : issue._tag === "Unexpected"
+          ? `unknown key '${key}' (known keys${inMirror ? " of a mirror" : ""}: ${known})`
           : `${key}: ${issue.message}`
-    return new ConfigError({ path, line: key === undefined ? undefined : lineOfKey(text, key), reason })
+    return new ConfigError({ path, line: lineOfKey(text, keyPath), reason })
   })
 }
 

@@ -47,9 +47,11 @@ export const writeFileAtomic = (target: string, text: string | Uint8Array | Read
     yield* Effect.scoped(
       Effect.gen(function* () {
         const file = yield* fs.open(tmp, { flag: "wx", mode })
-        if (typeof text === "string") yield* file.writeAll(new TextEncoder().encode(text))
-        else if (text instanceof Uint8Array) yield* file.writeAll(text)
-        else yield* writeChunks(file.fd, text)
+        // writing nothing is no write at all: writeAll fails on an empty buffer (WriteZero)
+        if (typeof text === "string" || text instanceof Uint8Array) {
+          const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text
+          if (bytes.length > 0) yield* file.writeAll(bytes)
+        } else yield* writeChunks(file.fd, text)
         yield* file.sync
       })
     ).pipe(

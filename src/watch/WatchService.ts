@@ -16,6 +16,9 @@ import { CatalogText } from "../indexer/CatalogText.js"
 import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
 import { VersionHasher } from "../indexer/VersionHasher.js"
 import { WriterLock } from "../indexer/WriterLock.js"
+import type { MirrorTarget } from "../mirror/MirrorConfig.js"
+import { MirrorPush } from "../mirror/MirrorPush.js"
+import { pushToMirrors } from "../mirror/MirrorQueue.js"
 import { Generations, logGenerations } from "../publish/Generations.js"
 import { openJournal } from "../publish/Journal.js"
 import { makePublishShell } from "../publish/PublishShell.js"
@@ -29,6 +32,8 @@ export interface WatchOptions extends IndexerOptions {
   readonly settle: Duration.Duration
   /** The whole tree is reconciled this often, events or not. */
   readonly reconcileEvery: Duration.Duration
+  /** Hosts that get every generation pushed (none when absent). */
+  readonly mirrors?: ReadonlyArray<MirrorTarget>
 }
 
 /** The service's state as `status.json` in the state folder shows it (the catalog's health for people and tools). */
@@ -78,7 +83,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
     const scanner = yield* Scanner
     const store = yield* CatalogStore
     const lock = yield* WriterLock
-    const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher>()
+    const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher | MirrorPush>()
 
     /** Runs until interrupted; fails only when the service itself cannot go on (no images folder, the watcher gone). */
     const run = (options: WatchOptions) =>
@@ -100,6 +105,15 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         for (const pk of publisher.productKeys()) text.setProduct(pk, publisher.product(pk), { checked: true })
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "retry", journal })
         yield* logGenerations
+        if (options.mirrors !== undefined && options.mirrors.length > 0) {
+          // the status walks every version: only when there is a mirror to tell where the catalog stands
+          const committed = publisher.status()
+          yield* pushToMirrors(
+            options.mirrors,
+            { streamsDir: options.streamsDir, imagesPath, stateDir: options.stateDir },
+            { number: committed.generation, at: committed.committedAt ?? (yield* now) }
+          )
+        }
 
         // the first reconcile waits for the watcher to be ready, so that nothing written meanwhile goes unseen
         // (and does not wait forever for it)

@@ -1,5 +1,5 @@
 /** Runs the built command line (`npm run build` first; `npm test` does) as a user would. */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 export const binPath = fileURLToPath(new URL("../../dist/lxd-image-server.cjs", import.meta.url))
@@ -15,3 +15,19 @@ export const runBin = (args: ReadonlyArray<string>, options: { cwd?: string; env
   const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "")
   return { code: result.status, stdout: plain(result.stdout), stderr: plain(result.stderr) }
 }
+
+/** The same without blocking the test's event loop (for runs that take seconds: vitest's worker must keep answering). */
+export const runBinAsync = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [binPath, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
+    child.once("close", (code) => {
+      clearTimeout(timer)
+      const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "")
+      resolve({ code, stdout: plain(stdout), stderr: plain(stderr) })
+    })
+  })

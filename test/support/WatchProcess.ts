@@ -74,9 +74,10 @@ export const publishedVersions = (w: WebRoot): ReadonlyArray<string> => {
 }
 
 /**
- * Reads index.json and images.json in a loop until stopped: every read must parse as a whole catalog.
+ * Reads index.json and images.json in a loop until stopped: every read must parse as a whole catalog, and
+ * pass `check` (which answers the problems it sees) when one is given.
  */
-export const startReader = (w: WebRoot) => {
+export const startReader = (w: Pick<WebRoot, "streams">, check: (c: Catalog) => ReadonlyArray<string> = () => []) => {
   let running = true
   let reads = 0
   const problems: Array<string> = []
@@ -87,6 +88,7 @@ export const startReader = (w: WebRoot) => {
           const index = JSON.parse(readFileSync(join(w.streams, "index.json"), "utf8"))
           const images = JSON.parse(readFileSync(join(w.streams, "images.json"), "utf8"))
           if (index.format !== "index:1.0" || typeof images.products !== "object") problems.push("not a catalog")
+          else problems.push(...check({ index, images }))
           reads++
         }
       } catch (e) {

@@ -1,0 +1,116 @@
+/** `mirror status [--json]` and `mirror push [NAME…]`: the push mirrors of `[mirrors.NAME]`, seen and pushed by hand. */
+import { Args, Command, Options } from "@effect/cli"
+import { FileSystem, Path } from "@effect/platform"
+import { Clock, Effect } from "effect"
+import { userStateDir, writableStateDir } from "../config/StateDir.js"
+import { setting } from "../config/Settings.js"
+import { Indexer } from "../indexer/Indexer.js"
+import { processAlive } from "../indexer/WriterLock.js"
+import { mirrorTargets } from "../mirror/MirrorConfig.js"
+import { MirrorPush } from "../mirror/MirrorPush.js"
+import { failed, started, statusOf, statusTable, succeeded } from "../mirror/MirrorState.js"
+import { statusFileName } from "../watch/WatchService.js"
+import { LoadedConfig } from "./Global.js"
+import { folderOptions, resolveFolders } from "./Update.js"
+import { stateDirOption } from "./Watch.js"
+
+const mirrorOptions = { ...folderOptions, stateDir: stateDirOption }
+
+/** The primary's generation as the service last wrote it in status.json, if it did. */
+const primaryGeneration = (stateDir: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const text = yield* fs.readFileString(path.join(stateDir, statusFileName)).pipe(Effect.option)
+    if (text._tag === "None") return undefined
+    try {
+      const status = JSON.parse(text.value) as { generation?: unknown; committed_at?: unknown }
+      if (typeof status.generation !== "number") return undefined
+      const at = typeof status.committed_at === "string" ? Date.parse(status.committed_at) : NaN
+      return { generation: status.generation, at: Number.isNaN(at) ? null : at }
+    } catch {
+      return undefined
+    }
+  })
+
+/** The configured state folder, or the per-user one `watch` falls back to when that one is not there. */
+const readableStateDir = (wanted: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const fallback = userStateDir(path)
+    if (yield* fs.exists(path.join(wanted, "mirrors")).pipe(Effect.orElseSucceed(() => false))) return wanted
+    return (yield* fs.exists(path.join(fallback, "mirrors")).pipe(Effect.orElseSucceed(() => false))) ? fallback : wanted
+  })
+
+const status = Command.make(
+  "status",
+  { ...mirrorOptions, json: Options.boolean("json").pipe(Options.withDescription("Print {\"mirrors\": [...]} for tools")) },
+  (flags) =>
+    Effect.gen(function* () {
+      const { file } = yield* LoadedConfig
+      const pusher = yield* MirrorPush
+      const stateDir = yield* readableStateDir(setting(file, "state_dir", flags.stateDir))
+      const primary = yield* primaryGeneration(stateDir)
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* Effect.forEach(mirrorTargets(file.mirrors, stateDir), (m) =>
+        Effect.map(pusher.readState(stateDir, m.name), (s) =>
+          statusOf(m.name, s, primary, now, s.pushing !== null && processAlive(s.pushing))
+        )
+      )
+      yield* Effect.sync(() => process.stdout.write(flags.json ? `${JSON.stringify({ mirrors: rows }, null, 2)}\n` : statusTable(rows)))
+    })
+).pipe(Command.withDescription("Show each mirror's generation, lag, state (in-sync, pushing, failing) and last error"))
+
+const push = Command.make(
+  "push",
+  { ...mirrorOptions, names: Args.text({ name: "NAME" }).pipe(Args.repeated) },
+  (flags) =>
+    Effect.gen(function* () {
+      const { file } = yield* LoadedConfig
+      const pusher = yield* MirrorPush
+      const indexer = yield* Indexer
+      const folders = yield* resolveFolders(flags)
+      const stateDir = yield* writableStateDir(setting(file, "state_dir", flags.stateDir))
+      const all = mirrorTargets(file.mirrors, stateDir)
+      const unknown = flags.names.filter((n) => !all.some((m) => m.name === n))
+      if (all.length === 0 || unknown.length > 0) {
+        const known = all.length === 0 ? "the config file has no [mirrors.NAME] table" : `configured: ${all.map((m) => m.name).join(", ")}`
+        yield* Effect.sync(() => {
+          process.stderr.write(`lxd-image-server: mirror push: ${unknown.length > 0 ? `no mirror named ${unknown.join(", ")}` : "nothing to push to"} (${known})\n`)
+          process.exitCode = 2
+        })
+        return
+      }
+      const chosen = flags.names.length === 0 ? all : all.filter((m) => flags.names.includes(m.name))
+      const ctx = { streamsDir: folders.streamsDir, imagesPath: yield* indexer.imagesPathFor(folders), stateDir }
+      const primary = yield* primaryGeneration(stateDir)
+      const results = yield* Effect.forEach(
+        chosen,
+        (m) =>
+          Effect.gen(function* () {
+            const before = yield* pusher.readState(stateDir, m.name)
+            const generation = Math.max(primary?.generation ?? 0, before.wanted ?? 0)
+            yield* pusher.writeState(stateDir, m.name, started(before, process.pid))
+            const result = yield* Effect.either(pusher.push(m, ctx, before.index_products)).pipe(
+              Effect.onInterrupt(() => pusher.writeState(stateDir, m.name, { ...before, pushing: null }))
+            )
+            const now = yield* Clock.currentTimeMillis
+            const wanted = { ...before, wanted: generation }
+            const after = result._tag === "Right" ? succeeded(wanted, generation, now, result.right) : failed(wanted, result.left.message, now)
+            yield* pusher.writeState(stateDir, m.name, after)
+            if (result._tag === "Left") yield* Effect.logError(result.left.message)
+            else yield* Effect.logInfo(`mirror ${m.name}: generation ${generation} pushed`)
+            return result._tag === "Right"
+          }),
+        { concurrency: "unbounded" }
+      )
+      const failures = results.filter((ok) => !ok).length
+      if (failures > 0) return yield* Effect.fail(new Error(`${failures} of ${chosen.length} mirror pushes failed (see the log)`))
+    })
+).pipe(Command.withDescription("Push the catalog to the mirrors named (default: all) now, and exit with the result"))
+
+export const mirror = Command.make("mirror").pipe(
+  Command.withDescription("Push mirrors: see their state, or push to them now"),
+  Command.withSubcommands([status, push])
+)

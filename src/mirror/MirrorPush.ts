@@ -1,0 +1,171 @@
+/**
+ * One push of the catalog to one mirror, with the host's rsync over its ssh: a snapshot of images.json and
+ * index.json taken under the catalog's writer lock (so the pair agrees and the files listed are those of that
+ * catalog), then the steps of MirrorPlan, one rsync each, in order; the first that fails stops the push. An
+ * interrupted push kills its rsync (and so its ssh) before it returns. A lock per mirror in the state folder keeps
+ * `watch` and `mirror push` from pushing to one mirror at once.
+ */
+import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
+import { Data, Effect, Schema, Stream } from "effect"
+import { writeFileAtomic } from "../indexer/AtomicFile.js"
+import { indexedProducts, indexOf } from "../indexer/CatalogText.js"
+import { acquireWriterLock, WriterLock } from "../indexer/WriterLock.js"
+import { canonicalJson, Images } from "../simplestreams/Streams.js"
+import type { MirrorTarget } from "./MirrorConfig.js"
+import { catalogFiles, closeControlArgs, leavingProducts, protectRules, type PushSources, pushSteps } from "./MirrorPlan.js"
+import { type MirrorState, parseState, stateText } from "./MirrorState.js"
+
+export class MirrorPushError extends Data.TaggedError("MirrorPushError")<{
+  readonly mirror: string
+  readonly step: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `mirror ${this.mirror}: ${this.step}: ${this.reason}`
+  }
+}
+
+/** Where the primary's catalog is. */
+export interface PushContext {
+  readonly streamsDir: string
+  /** The images folder relative to the web root, as item paths begin (Indexer.imagesPathFor). */
+  readonly imagesPath: string
+  readonly stateDir: string
+}
+
+/** The last lines rsync and ssh wrote, which say what went wrong, on one line. */
+const lastWords = (stderr: string) =>
+  stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !/^rsync error: .*\(code \d+\) at /.test(l))
+    .slice(-2)
+    .join("; ")
+
+export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/MirrorPush", {
+  effect: Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const lock = yield* WriterLock
+    const context = yield* Effect.context<FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor>()
+
+    const mirrorDir = (stateDir: string, name: string) => path.join(stateDir, "mirrors", name)
+    const statePath = (stateDir: string, name: string) => path.join(stateDir, "mirrors", `${name}.json`)
+
+    const readState = (stateDir: string, name: string) =>
+      fs.readFileString(statePath(stateDir, name)).pipe(
+        Effect.option,
+        Effect.map((text) => parseState(text._tag === "Some" ? text.value : undefined))
+      )
+
+    /** Written whole or not at all: `mirror status` reads it at any moment. A failed write is only a stale status. */
+    const writeState = (stateDir: string, name: string, s: MirrorState) =>
+      fs.makeDirectory(path.join(stateDir, "mirrors"), { recursive: true }).pipe(
+        Effect.zipRight(writeFileAtomic(statePath(stateDir, name), stateText(s))),
+        Effect.catchAll((e) => Effect.logWarning(`mirror ${name}: cannot write its state in ${stateDir}: ${e.message}`)),
+        Effect.provide(context)
+      )
+
+    const rsync = (m: MirrorTarget, what: string, args: ReadonlyArray<string>) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const child = yield* Command.start(Command.make("rsync", ...args))
+          const [stderr, , code] = yield* Effect.all(
+            [
+              child.stderr.pipe(Stream.decodeText(), Stream.runFold("", (all, s) => (all + s).slice(-8_000))),
+              Stream.runDrain(child.stdout),
+              child.exitCode
+            ],
+            { concurrency: "unbounded" }
+          )
+          if (code !== 0) return yield* new MirrorPushError({ mirror: m.name, step: what, reason: `${lastWords(stderr) || "no message"} (rsync exit ${code})` })
+        })
+      ).pipe(
+        Effect.catchTag("SystemError", "BadArgument", (e) =>
+          Effect.fail(new MirrorPushError({ mirror: m.name, step: what, reason: `cannot run rsync: ${e.message}` }))
+        )
+      )
+
+    /**
+     * Pushes the catalog as it is now. `indexBefore` names the products of the index the mirror serves (from
+     * the last push), so that those leaving are taken out of it first. Returns the products of the index pushed.
+     */
+    const push = (m: MirrorTarget, ctx: PushContext, indexBefore: ReadonlyArray<string> | null) =>
+      Effect.gen(function* () {
+        const fail = (step: string, reason: string) => new MirrorPushError({ mirror: m.name, step, reason })
+        const streamsDir = path.resolve(ctx.streamsDir)
+        const webRoot = path.dirname(path.dirname(streamsDir))
+        const streamsPath = path.relative(webRoot, streamsDir)
+        const work = mirrorDir(ctx.stateDir, m.name)
+        const snapshotRoot = path.join(work, "snapshot")
+        const narrowedRoot = path.join(work, "narrowed")
+        yield* fs.makeDirectory(path.join(snapshotRoot, streamsPath), { recursive: true }).pipe(Effect.mapError((e) => fail("snapshot", e.message)))
+        yield* acquireWriterLock(path.join(work, "lock", "v1"), {
+          onWait: (holder) => Effect.logInfo(`mirror ${m.name}: waiting for ${holder === undefined ? "another process" : `process ${holder}`}, which is pushing to it`)
+        }).pipe(Effect.mapError((e) => fail("lock", e.message)))
+
+        // the pair as one writer left it: images.json and index.json agree, and the files are that catalog's
+        const [imagesBytes, indexBytes] = yield* Effect.all([
+          fs.readFile(path.join(streamsDir, "images.json")),
+          fs.readFile(path.join(streamsDir, "index.json"))
+        ]).pipe(
+          lock.withLock(streamsDir),
+          Effect.mapError((e) => fail("snapshot", e._tag === "SystemError" && e.reason === "NotFound" ? `no catalog in ${streamsDir} yet` : e.message))
+        )
+        const images = yield* Schema.decodeUnknown(Schema.parseJson(Images))(Buffer.from(imagesBytes).toString("utf8")).pipe(
+          Effect.mapError(() => fail("snapshot", `${path.join(streamsDir, "images.json")} is not a catalog`))
+        )
+        const files = catalogFiles(images)
+        const products = indexedProducts(indexBytes)
+        const leaving = leavingProducts(indexBefore ?? [], products)
+        const filesList = path.join(work, "files")
+        const protectFile = path.join(work, "protect")
+        yield* Effect.all([
+          writeFileAtomic(path.join(snapshotRoot, streamsPath, "images.json"), imagesBytes),
+          writeFileAtomic(path.join(snapshotRoot, streamsPath, "index.json"), indexBytes),
+          writeFileAtomic(filesList, files.map((f) => `${f}\0`).join("")),
+          writeFileAtomic(protectFile, protectRules(files, ctx.imagesPath)),
+          leaving.length === 0
+            ? Effect.void
+            : fs.makeDirectory(path.join(narrowedRoot, streamsPath), { recursive: true }).pipe(
+                Effect.zipRight(
+                  writeFileAtomic(
+                    path.join(narrowedRoot, streamsPath, "index.json"),
+                    canonicalJson(indexOf((indexBefore ?? []).filter((p) => !leaving.includes(p) && products.includes(p))))
+                  )
+                )
+              )
+        ]).pipe(Effect.mapError((e) => fail("snapshot", e.message)), Effect.provide(context))
+
+        // short: a unix socket's path has room for about 100 bytes
+        const socket = path.join(ctx.stateDir, "mirrors", `${m.name}.ssh`)
+        const controlPath = socket.length < 100 ? socket : undefined
+        // the shared connection ends with the push, not 60 s later (bounded: a stop must not wait on a dead host)
+        if (controlPath !== undefined) {
+          yield* Effect.addFinalizer(() =>
+            Command.exitCode(Command.make("ssh", ...closeControlArgs(m, controlPath)).pipe(Command.stderr("pipe"), Command.stdout("pipe"))).pipe(
+              Effect.timeout("2 seconds"),
+              Effect.ignore
+            )
+          )
+        }
+        const sources: PushSources = {
+          webRoot,
+          imagesPath: ctx.imagesPath,
+          streamsPath,
+          snapshotRoot,
+          narrowedIndexRoot: leaving.length === 0 ? undefined : narrowedRoot,
+          filesList,
+          protectFile,
+          controlPath
+        }
+        for (const step of pushSteps(m, sources)) {
+          yield* Effect.logDebug(`mirror ${m.name}: ${step.what}`)
+          yield* rsync(m, step.what, step.args)
+        }
+        return products
+      }).pipe(Effect.scoped, Effect.provide(context))
+
+    return { push, readState, writeState } as const
+  })
+}) {}

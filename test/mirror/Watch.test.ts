@@ -1,0 +1,169 @@
+/**
+ * `watch` with a push mirror, all real: sshd on 127.0.0.1, rsync over ssh, a reader on the mirror's web root the
+ * whole time. A big version is pushed while the reader checks that every catalog it reads names only files that
+ * are there and whole; sshd stops during a push (the mirror reports failing) and comes back (the mirror catches
+ * up); SIGTERM during a push stops the service within 5 s and leaves no rsync behind.
+ */
+import { randomBytes } from "node:crypto"
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { runBinAsync } from "../support/Bin.js"
+import { metadataYaml, tempDir, writeMetadataTarball } from "../support/Images.js"
+import { haveTools } from "../support/Tools.js"
+import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
+import { sleep, startReader, startWatch, waitFor, type WatchProcess } from "../support/WatchProcess.js"
+import { expectSameCatalog, mirrorTable } from "./support/Mirror.js"
+import { makeKey, type RunningSshd, sshdPath, startSshd } from "./support/Sshd.js"
+
+const ready = haveTools(sshdPath, "ssh", "ssh-keygen", "rsync", "mksquashfs")
+
+/** A VM version of `mib` MiB of random disk, made in a hidden folder and renamed into place as uploaders do. */
+const addBigVm = (w: WebRoot, rel: string, mib: number) => {
+  const final = w.version(rel)
+  const staging = join(final, "..", `.${rel.split("/").at(-1)}`)
+  mkdirSync(staging, { recursive: true })
+  writeMetadataTarball(join(staging, "lxd.tar.xz"), metadataYaml({ os: "Fedora", release: "40", variant: "cloud" }))
+  const fd = openSync(join(staging, "disk.qcow2"), "w")
+  writeSync(fd, Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]))
+  for (let i = 0; i < mib; i++) writeSync(fd, randomBytes(1 << 20))
+  closeSync(fd)
+  renameSync(staging, final)
+}
+
+/** A reader of the mirror's web root: every file its catalog names must be there, at its full size. */
+const startMirrorReader = (root: string) => {
+  const reader = startReader({ streams: join(root, "streams", "v1") }, ({ index, images }) => [
+    ...(index.index.images?.products ?? []).filter((key) => !images.products[key]).map((key) => `index names ${key}, images.json lacks it`),
+    ...Object.values(images.products).flatMap((product) =>
+      Object.values(product.versions).flatMap((version) =>
+        Object.values(version.items).flatMap((item) => {
+          const file = join(root, item.path)
+          if (!existsSync(file)) return [`missing ${item.path}`]
+          const size = statSync(file).size
+          return size === item.size ? [] : [`partial ${item.path}: ${size} of ${item.size}`]
+        })
+      )
+    )
+  ])
+  return { stop: async () => distinctProblems(await reader.stop()) }
+}
+
+const distinctProblems = (r: { reads: number; problems: ReadonlyArray<string> }) => ({ reads: r.reads, problems: [...new Set(r.problems)] })
+
+/** rsync's `.~tmp~` folder of --delay-updates, anywhere under `dir`: a push is sending files. */
+const transferring = (dir: string): boolean => {
+  if (!existsSync(dir)) return false
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === ".~tmp~") return true
+    if (e.isDirectory() && transferring(join(dir, e.name))) return true
+  }
+  return false
+}
+
+/** Processes whose command line names `text` (our rsync and ssh carry the mirror's paths). */
+const processesNaming = (text: string) =>
+  readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(text)
+      } catch {
+        return false
+      }
+    })
+
+describe.skipIf(!ready)("watch pushes every generation to a mirror", () => {
+  let work: string
+  let primary: WebRoot
+  let sshd: RunningSshd
+  let mirrorRoot: string
+  let config: string
+  let watch: WatchProcess | undefined
+
+  const mirrorStatus = async () => {
+    const r = await runBinAsync(["--log-file", join(work, "cli.log"), "--config", config, "mirror", "status", "--json"])
+    return (JSON.parse(r.stdout) as { mirrors: Array<Record<string, unknown>> }).mirrors[0]!
+  }
+  const waitForStatus = async (what: string, check: (s: Record<string, unknown>) => boolean, timeoutMs = 120_000) => {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const s = await mirrorStatus()
+      if (check(s)) return s
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; status: ${JSON.stringify(s)}\n${watch?.log().slice(-3000)}`)
+      await sleep(500)
+    }
+  }
+
+  beforeAll(async () => {
+    work = tempDir("lis-mirror-watch-")
+    primary = makeWebRoot()
+    mirrorRoot = join(work, "mirror-www")
+    mkdirSync(mirrorRoot)
+    const key = makeKey(join(work, "key"))
+    sshd = await startSshd(join(work, "sshd"), [key.publicKey])
+    writeFileSync(join(work, "known_hosts"), `${sshd.knownHostsLine}\n`)
+    config = join(work, "config.toml")
+    writeFileSync(
+      config,
+      [
+        `state_dir = "${join(primary.root, "state")}"`,
+        `streams_dir = "${primary.streams}"`,
+        `img_dir = "${primary.images}"`,
+        ...mirrorTable("eu1", { host: "127.0.0.1", user: sshd.user, port: sshd.port, key_path: key.path, root_dir: mirrorRoot, known_hosts: join(work, "known_hosts") }),
+        ""
+      ].join("\n")
+    )
+    addContainer(primary, "debian/bookworm/amd64/default/20240101_10:00", "1")
+  }, 60_000)
+
+  afterAll(async () => {
+    await watch?.stop()
+    await sshd?.stop()
+    if (work) rmSync(work, { recursive: true, force: true })
+    if (primary) rmSync(primary.root, { recursive: true, force: true })
+  })
+
+  it("pushes at start and after each generation; a reader on the mirror never sees a missing or partial file", async () => {
+    watch = startWatch(primary, { config })
+    await waitForStatus("the first push", (s) => s["state"] === "in-sync" && s["generation"] === 1)
+    expectSameCatalog(primary, mirrorRoot)
+    const reader = startMirrorReader(mirrorRoot)
+    addBigVm(primary, "fedora/40/amd64/cloud/20240104_10:00", 200)
+    await waitForStatus("the big version on the mirror", (s) => s["state"] === "in-sync" && s["generation"] === 2)
+    const { reads, problems } = await reader.stop()
+    expect(problems).toEqual([])
+    expect(reads).toBeGreaterThan(10)
+    expectSameCatalog(primary, mirrorRoot)
+  }, 300_000)
+
+  it("reports failing while sshd is down, then catches up once it is back", async () => {
+    addBigVm(primary, "fedora/40/amd64/cloud/20240105_10:00", 200)
+    // stopped as soon as the push sends files (or at once, if it was quicker than we could see)
+    await waitFor("the push to begin", () => transferring(join(mirrorRoot, "images")), 60_000).catch(() => undefined)
+    await sshd.stop()
+    // a generation that cannot reach the mirror while sshd is down, whatever the push above did
+    addContainer(primary, "debian/bookworm/amd64/default/20240106_10:00", "6")
+    const failing = await waitForStatus("failing", (s) => s["state"] === "failing")
+    expect(String(failing["last_error"])).toMatch(/Connection refused|connection unexpectedly closed|Broken pipe|Connection reset|closed by remote host/i)
+    expect(failing["lag_generations"]).toBeGreaterThanOrEqual(1)
+    await sshd.start()
+    await waitForStatus("the mirror catching up", (s) => s["state"] === "in-sync" && s["generation"] === 4)
+    expectSameCatalog(primary, mirrorRoot)
+  }, 300_000)
+
+  it("SIGTERM stops a push within 5 s and leaves no rsync behind", async () => {
+    addBigVm(primary, "fedora/40/amd64/cloud/20240107_10:00", 300)
+    await waitFor("the push to begin", () => transferring(join(mirrorRoot, "images")), 120_000)
+    const asked = Date.now()
+    const code = await watch!.stop("SIGTERM")
+    const took = Date.now() - asked
+    expect(code).toBe(0)
+    expect(took).toBeLessThan(5_000)
+    expect(processesNaming(mirrorRoot)).toEqual([])
+    // the mirror still serves a whole catalog: the last one pushed
+    const images = JSON.parse(readFileSync(join(mirrorRoot, "streams", "v1", "images.json"), "utf8"))
+    expect(JSON.stringify(images)).not.toContain("20240107_10:00")
+    watch = undefined
+  }, 300_000)
+})

@@ -11,6 +11,7 @@ import { WriterLock } from "./indexer/WriterLock.js"
 import { Generations } from "./publish/Generations.js"
 import { Metadata } from "./tree/Metadata.js"
 import { Scanner } from "./tree/Scanner.js"
+import { Verifier } from "./inspect/Verifier.js"
 import { WatchService } from "./watch/WatchService.js"
 
 /** Scanning, metadata, hashing, the catalog store and its lock, and the generations stream: what `update` uses (`Indexer.rebuild`). */
@@ -21,3 +22,6 @@ export const IndexerLive = Indexer.Default.pipe(
 
 /** The service's loop (`WatchService.run`), with everything it uses. */
 export const WatchLive = WatchService.Default.pipe(Layer.provideMerge(IndexerLive))
+
+/** What `verify` uses besides the indexer's layers: the Verifier, on the indexer's Hasher pool. */
+export const InspectLive = Verifier.Default

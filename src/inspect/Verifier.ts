@@ -110,6 +110,9 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
         return { problems: judge(checks, { files, combined }), files: files.size, bytes }
       })
 
+    const snapshotOf = (streamsDir: string) =>
+      readSnapshot(streamsDir).pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.provideService(Path.Path, path))
+
     const verify = (options: { readonly streamsDir: string }) =>
       Effect.gen(function* () {
         const streamsDir = path.resolve(options.streamsDir)
@@ -120,7 +123,7 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
             Effect.map((b) => indexProblems(indexedProducts(b), images)),
             Effect.orElseSucceed(() => indexProblems(undefined, images))
           )
-        let snapshot = yield* readSnapshot(streamsDir)
+        let snapshot = yield* snapshotOf(streamsDir)
         const first = checksOf(snapshot.images)
         const done = yield* run(webRoot, first)
         let problems: ReadonlyArray<Problem> = [...(yield* indexOf(snapshot.images)), ...done.problems]
@@ -128,7 +131,7 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
         // a problem seen while `watch` replaced the catalog may be the old catalog's: look again at the
         // versions concerned in the catalog now on disk, until it held still for a whole check
         while (problems.length > 0 && replaced < 5) {
-          const now = yield* readSnapshot(streamsDir)
+          const now = yield* snapshotOf(streamsDir)
           if (sameBytes(now.bytes, snapshot.bytes)) break
           replaced++
           snapshot = now

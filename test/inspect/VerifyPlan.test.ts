@@ -31,7 +31,7 @@ const goodResults = () => ({
     [`${a}/lxd.tar.xz`, { _tag: "Read", sha256: files.m2.sha256, size: files.m2.size }],
     [`${a}/rootfs.tar.xz`, { _tag: "Read", sha256: files.r2.sha256, size: files.r2.size }]
   ]),
-  combined: new Map([
+  combined: new Map<string, string>([
     [combinedId(`${d}/incus.tar.xz`, `${d}/rootfs.squashfs`), combined.m1s1],
     [combinedId(`${d}/incus.tar.xz`, `${d}/disk.qcow2`), combined.m1q1],
     [combinedId(`${a}/lxd.tar.xz`, `${a}/rootfs.tar.xz`), combined.m2r2]

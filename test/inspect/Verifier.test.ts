@@ -8,19 +8,9 @@ import { Hasher, makeHasher } from "../../src/indexer/Hasher.js"
 import { Verifier } from "../../src/inspect/Verifier.js"
 import { canonicalJson } from "../../src/simplestreams/Streams.js"
 import { tempDir } from "../support/Images.js"
-import { combined, files } from "../support/Vectors.js"
+import { files, hashedVersions } from "../support/Vectors.js"
 
-const meta = { architecture: "x86_64", creationDate: 1724313720, properties: {} }
-const debian: HashedVersion = {
-  ref: { os: "debian", release: "bookworm", arch: "amd64", variant: "default", version: "20260822_0742" },
-  metadata: [{ name: "incus.tar.xz", size: files.m1.size, sha256: files.m1.sha256, metadata: meta }],
-  rootfs: [{ name: "rootfs.squashfs", ftype: "squashfs", size: files.s1.size, sha256: files.s1.sha256, combined: { "incus.tar.xz": combined.m1s1 } }]
-}
-const alpine: HashedVersion = {
-  ref: { os: "alpine", release: "3.20", arch: "arm64", variant: "default", version: "20260822_0742" },
-  metadata: [{ name: "lxd.tar.xz", size: files.m2.size, sha256: files.m2.sha256, metadata: { ...meta, architecture: "aarch64" } }],
-  rootfs: [{ name: "rootfs.tar.xz", ftype: "root.tar.xz", size: files.r2.size, sha256: files.r2.sha256, combined: { "lxd.tar.xz": combined.m2r2 } }]
-}
+const { debian, alpine } = hashedVersions
 const alpineDir = "images/alpine/3.20/arm64/default/20260822_0742"
 
 /** A web root holding the §6 vector files and a catalog of the versions given. */
@@ -32,6 +22,7 @@ const webRoot = (versions: ReadonlyArray<HashedVersion>) => {
   }
   put("images/debian/bookworm/amd64/default/20260822_0742/incus.tar.xz", files.m1.text)
   put("images/debian/bookworm/amd64/default/20260822_0742/rootfs.squashfs", files.s1.text)
+  put("images/debian/bookworm/amd64/default/20260822_0742/disk.qcow2", files.q1.text)
   put(`${alpineDir}/lxd.tar.xz`, files.m2.text)
   put(`${alpineDir}/rootfs.tar.xz`, files.r2.text)
   const streams = join(root, "streams", "v1")

@@ -1,23 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { buildCatalog, type HashedVersion } from "../../src/indexer/Catalog.js"
+import { buildCatalog } from "../../src/indexer/Catalog.js"
 import { checksOf, combinedId, type FileResult, indexProblems, jobsOf, judge } from "../../src/inspect/VerifyPlan.js"
 import type { Images } from "../../src/simplestreams/Streams.js"
-import { combined, files } from "../support/Vectors.js"
+import { combined, files, hashedVersions } from "../support/Vectors.js"
 
-const meta = { architecture: "x86_64", creationDate: 1724313720, properties: {} }
-const debian: HashedVersion = {
-  ref: { os: "debian", release: "bookworm", arch: "amd64", variant: "default", version: "20260822_0742" },
-  metadata: [{ name: "incus.tar.xz", size: files.m1.size, sha256: files.m1.sha256, metadata: meta }],
-  rootfs: [
-    { name: "rootfs.squashfs", ftype: "squashfs", size: files.s1.size, sha256: files.s1.sha256, combined: { "incus.tar.xz": combined.m1s1 } },
-    { name: "disk.qcow2", ftype: "disk-kvm.img", size: files.q1.size, sha256: files.q1.sha256, combined: { "incus.tar.xz": combined.m1q1 } }
-  ]
-}
-const alpine: HashedVersion = {
-  ref: { os: "alpine", release: "3.20", arch: "arm64", variant: "default", version: "20260822_0742" },
-  metadata: [{ name: "lxd.tar.xz", size: files.m2.size, sha256: files.m2.sha256, metadata: { ...meta, architecture: "aarch64" } }],
-  rootfs: [{ name: "rootfs.tar.xz", ftype: "root.tar.xz", size: files.r2.size, sha256: files.r2.sha256, combined: { "lxd.tar.xz": combined.m2r2 } }]
-}
+const { debian, alpine } = hashedVersions
 const images = buildCatalog([debian, alpine], { compat: "both", imagesPath: "images" }).images
 const d = "images/debian/bookworm/amd64/default/20260822_0742"
 const a = "images/alpine/3.20/arm64/default/20260822_0742"

@@ -69,8 +69,8 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
         const files = new Map<string, FileResult>()
         const combined = new Map<string, string>()
         const absolute = (p: string) => path.join(webRoot, p)
-        const failed = (file: string, reason: string): FileResult =>
-          reason === "file vanished" ? { _tag: "Missing" } : { _tag: "Unreadable", reason: `${file}: ${reason}` }
+        const failed = (reason: string): FileResult =>
+          reason === "file vanished" ? { _tag: "Missing" } : { _tag: "Unreadable", reason }
         const sizeOf = (p: string) =>
           Effect.promise(() =>
             stat(absolute(p)).then(
@@ -83,7 +83,7 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
             const size = yield* sizeOf(file)
             if (size === undefined) return files.set(file, { _tag: "Missing" })
             const done = yield* Effect.either(hasher.hash({ file: absolute(file), heads: [], own: true }, size))
-            files.set(file, Either.isRight(done) ? { _tag: "Read", sha256: done.right.own!, size: done.right.size } : failed(file, done.left.reason))
+            files.set(file, Either.isRight(done) ? { _tag: "Read", sha256: done.right.own!, size: done.right.size } : failed(done.left.reason))
           })
         yield* Effect.forEach(
           jobsOf(checks),

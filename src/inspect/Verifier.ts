@@ -126,7 +126,7 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
         let snapshot = yield* snapshotOf(streamsDir)
         const first = checksOf(snapshot.images)
         const done = yield* run(webRoot, first)
-        let problems: ReadonlyArray<Problem> = [...(yield* indexOf(snapshot.images)), ...done.problems]
+        let problems: ReadonlyArray<Problem> = done.problems
         let replaced = 0
         // a problem seen while `watch` replaced the catalog may be the old catalog's: look again at the
         // versions concerned in the catalog now on disk, until it held still for a whole check
@@ -136,10 +136,17 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
           replaced++
           snapshot = now
           const again = new Set<VersionId>(problems.map((p) => p.version))
-          const index = again.has("") ? yield* indexOf(now.images) : []
-          problems = [...index, ...(yield* run(webRoot, checksOf(now.images, again))).problems]
+          problems = (yield* run(webRoot, checksOf(now.images, again))).problems
           yield* Effect.logDebug(`images.json was replaced while it was checked: ${again.size} version(s) checked again`)
         }
+        // the two files are replaced one after the other, so a pair read in between may disagree for a few
+        // milliseconds: only a disagreement that lasts is one
+        let index = yield* indexOf(snapshot.images)
+        for (let attempt = 0; index.length > 0 && attempt < 3; attempt++) {
+          yield* Effect.sleep("300 millis")
+          index = yield* indexOf((yield* snapshotOf(streamsDir)).images)
+        }
+        problems = [...index, ...problems]
         return { problems: problems.map((p) => p.line), versions: first.versions, files: done.files, bytes: done.bytes, replaced } satisfies VerifySummary
       })
 

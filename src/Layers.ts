@@ -12,6 +12,7 @@ import { MirrorPush } from "./mirror/MirrorPush.js"
 import { Generations } from "./publish/Generations.js"
 import { Metadata } from "./tree/Metadata.js"
 import { Scanner } from "./tree/Scanner.js"
+import { Verifier } from "./inspect/Verifier.js"
 import { WatchService } from "./watch/WatchService.js"
 
 /** Scanning, metadata, hashing, the catalog store and its lock, and the generations stream: what `update` uses (`Indexer.rebuild`). */
@@ -25,3 +26,6 @@ export const MirrorLive = MirrorPush.Default.pipe(Layer.provideMerge(WriterLock.
 
 /** The service's loop (`WatchService.run`), with everything it uses. */
 export const WatchLive = WatchService.Default.pipe(Layer.provideMerge(Layer.merge(IndexerLive, MirrorLive)))
+
+/** What `verify` uses besides the indexer's layers: the Verifier, on the indexer's Hasher pool. */
+export const InspectLive = Verifier.Default

@@ -11,6 +11,7 @@ import { defaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
 import { folderOptions, resolveFolders } from "./Update.js"
 
+/** The state folder option, shared with the commands that read what `watch` remembers. */
 export const stateDirOption = Options.directory("state-dir").pipe(
   Options.withAlias("state_dir"),
   Options.withDescription(`Where the journal of hashes, refusals and generations, status.json and the mirrors' state are kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),

@@ -2,27 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { aliasClaimOf, buildCatalog, catalogVersionDirs, type HashedVersion, metadataSources, productOf, resolveAliasClaims } from "../../src/indexer/Catalog.js"
 import { canonicalJson, Images, Index } from "../../src/simplestreams/Streams.js"
-import { combined, files } from "../support/Vectors.js"
+import { combined, files, hashedVersions } from "../support/Vectors.js"
 
-const meta = { architecture: "x86_64", creationDate: 1724313720, properties: {} }
-const P1: HashedVersion = {
-  ref: { os: "debian", release: "bookworm", arch: "amd64", variant: "default", version: "20260822_0742" },
-  metadata: [{ name: "incus.tar.xz", size: files.m1.size, sha256: files.m1.sha256, metadata: { ...meta, properties: { os: "Debian" } } }],
-  rootfs: [
-    { name: "rootfs.squashfs", ftype: "squashfs", size: files.s1.size, sha256: files.s1.sha256, combined: { "incus.tar.xz": combined.m1s1 } },
-    { name: "disk.qcow2", ftype: "disk-kvm.img", size: files.q1.size, sha256: files.q1.sha256, combined: { "incus.tar.xz": combined.m1q1 } }
-  ]
-}
-const P2: HashedVersion = {
-  ref: { os: "alpine", release: "3.20", arch: "arm64", variant: "default", version: "20260822_0742" },
-  metadata: [{ name: "lxd.tar.xz", size: files.m2.size, sha256: files.m2.sha256, metadata: { ...meta, architecture: "aarch64" } }],
-  rootfs: [{ name: "rootfs.tar.xz", ftype: "root.tar.xz", size: files.r2.size, sha256: files.r2.sha256, combined: { "lxd.tar.xz": combined.m2r2 } }]
-}
-const P3: HashedVersion = {
-  ref: { os: "fedora", release: "40", arch: "amd64", variant: "cloud", version: "20260822_0742" },
-  metadata: [{ name: "incus.tar.xz", size: files.m3.size, sha256: files.m3.sha256, metadata: meta }],
-  rootfs: [{ name: "disk.qcow2", ftype: "disk-kvm.img", size: files.q3.size, sha256: files.q3.sha256, combined: { "incus.tar.xz": combined.m3q3 } }]
-}
+const { debian: P1, alpine: P2, fedora: P3 } = hashedVersions
 
 describe("buildCatalog with the §6 test vectors", () => {
   const { images, index, refusals } = buildCatalog([P3, P1, P2], { compat: "both", imagesPath: "images" })

@@ -4,6 +4,9 @@ import { fileURLToPath } from "node:url"
 
 export const binPath = fileURLToPath(new URL("../../dist/lxd-image-server.cjs", import.meta.url))
 
+// help output always carries ANSI escapes (@effect/cli has no NO_COLOR)
+const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "")
+
 export const runBin = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) => {
   const result = spawnSync(process.execPath, [binPath, ...args], {
     cwd: options.cwd,
@@ -11,23 +14,20 @@ export const runBin = (args: ReadonlyArray<string>, options: { cwd?: string; env
     encoding: "utf8",
     timeout: 60_000
   })
-  // help output always carries ANSI escapes (@effect/cli has no NO_COLOR)
-  const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "")
   return { code: result.status, stdout: plain(result.stdout), stderr: plain(result.stderr) }
 }
 
-/** The same without blocking the test's event loop (for runs that take seconds: vitest's worker must keep answering). */
+/**
+ * `runBin` without blocking the test worker: a test that runs many commands on a loaded machine would
+ * otherwise starve vitest's own messages ("Timeout calling onTaskUpdate").
+ */
 export const runBinAsync = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [binPath, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] })
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [binPath, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: 120_000 })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
-    child.once("close", (code) => {
-      clearTimeout(timer)
-      const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "")
-      resolve({ code, stdout: plain(stdout), stderr: plain(stderr) })
-    })
+    child.once("error", reject)
+    child.once("close", (code) => resolve({ code, stdout: plain(stdout), stderr: plain(stderr) }))
   })

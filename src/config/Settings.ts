@@ -24,7 +24,8 @@ export const defaults: Settings = {
   hostname: [],
   host: "0.0.0.0",
   port: 443,
-  http_port: 80
+  http_port: 80,
+  public_url: ""
 }
 
 /**

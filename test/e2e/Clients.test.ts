@@ -168,9 +168,15 @@ describe.skipIf(!ready)("the real clients", () => {
       const index = await get(`https://127.0.0.1:${port}`, "/streams/v1/index.json", ca)
       expect(index.status).toBe(200)
       expect(index.headers["cache-control"]).toBe("no-cache")
+      // the catalog page update wrote, at / only over HTTPS
+      const page = await get(`https://127.0.0.1:${port}`, "/", ca)
+      expect([page.status, page.headers["content-type"], page.headers["cache-control"]]).toEqual([200, "text/html", "no-cache"])
+      expect(page.body.toString()).toContain("debian/bookworm/default")
+      expect((await get(`https://127.0.0.1:${port}`, "/other.html", ca)).status).toBe(404)
       const plain = (p: string) => fetch(`http://127.0.0.1:${httpPort}${p}`).then((r) => r.status)
       expect(await plain("/images/fedora/40/amd64/cloud/20240104_10:00/disk.qcow2")).toBe(200)
       expect(await plain("/streams/v1/index.json")).toBe(404)
+      expect(await plain("/")).toBe(404)
       expect(tlsAccepted(port, "-tls1_1")).toBe(false)
       expect(tlsAccepted(port, "-tls1_2")).toBe(true)
       expect(tlsAccepted(port, "-tls1_3")).toBe(true)
@@ -224,7 +230,7 @@ describe.skipIf(!ready)("the real clients", () => {
       const url = `https://127.0.0.1:${port}`
       expect(tlsAccepted(port, "-tls1_1")).toBe(false)
       expect(tlsAccepted(port, "-tls1_2")).toBe(true)
-      for (const p of ["/../../../etc/passwd", "/images/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/images/", "/images/debian", "/", "/streams/.lxd-image-server.lock"]) {
+      for (const p of ["/../../../etc/passwd", "/images/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/images/", "/images/debian", "/other.html", "/streams/.lxd-image-server.lock"]) {
         const r = await get(url, p, ca)
         expect(r.status, p).toBe(404)
         expect(r.body.toString()).not.toContain("root:")

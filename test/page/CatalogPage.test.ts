@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { catalogPage, clientsOf, clientSetup, PageFragments, pageProduct, type PageSite } from "../../src/page/CatalogPage.js"
-import { fingerprintOf } from "../../src/server/Tls.js"
+import { fingerprintOf, isSelfSigned } from "../../src/server/Tls.js"
 import type { Images, Product } from "../../src/simplestreams/Streams.js"
 import { tempDir } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
@@ -107,9 +107,16 @@ describe("the catalog page", () => {
 
   it.skipIf(!haveTools("openssl"))("shows how to pin a self-signed certificate, with its fingerprint", () => {
     const dir = tempDir("lis-page-cert-")
+    // a leaf as init makes it: no keyCertSign, yet self-signed
     execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-      "-keyout", join(dir, "k"), "-out", join(dir, "c")], { stdio: "ignore" })
+      "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "keyUsage=critical,digitalSignature", "-keyout", join(dir, "k"), "-out", join(dir, "c")], { stdio: "ignore" })
     const pem = readFileSync(join(dir, "c"), "utf8")
+    expect(isSelfSigned(pem)).toBe(true)
+    // a leaf a CA signed is not pinned
+    execFileSync("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=leaf", "-keyout", join(dir, "lk"), "-out", join(dir, "csr")], { stdio: "ignore" })
+    execFileSync("openssl", ["x509", "-req", "-in", join(dir, "csr"), "-CA", join(dir, "c"), "-CAkey", join(dir, "k"), "-days", "1", "-out", join(dir, "leaf")], { stdio: "ignore" })
+    expect(isSelfSigned(readFileSync(join(dir, "leaf"), "utf8"))).toBe(false)
+    expect(isSelfSigned("not a certificate")).toBe(false)
     const setup = clientSetup({ ...site, selfSignedPem: pem }, "incus")
     expect(setup.slice(0, 2)).toEqual(["mkdir -p ~/.config/incus/servercerts", "cat > ~/.config/incus/servercerts/myimages.crt <<'EOF'"])
     expect(setup.join("\n")).toContain(`${pem.trim()}\nEOF\nincus remote add myimages`)

@@ -53,11 +53,11 @@ export const makePageWriter = (webRoot: string, site: PageSite) =>
     const target = path.join(webRoot, pageFileName)
     const fragments = new PageFragments()
     /** What the file holds: a restart that renders the same page writes nothing. */
-    let written = Option.getOrUndefined(yield* fs.readFileString(target).pipe(Effect.option))
+    let written = Option.getOrUndefined(yield* fs.readFile(target).pipe(Effect.option))
     const write = (snapshot: CatalogSnapshot) =>
       Effect.gen(function* () {
         const html = fragments.render(site, snapshot, productOfPiece)
-        if (html === written) return false
+        if (written !== undefined && html.equals(written)) return false
         yield* writeFileAtomic(target, html).pipe(
           Effect.mapError((e) => new PageWriteError({ path: target, reason: e.message })),
           Effect.provideService(FileSystem.FileSystem, fs),

@@ -138,6 +138,7 @@ h2{font-size:1.15em;margin:1.2em 0 .4em}
 p{margin:.4em 0}
 .muted{color:var(--muted)}
 code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+code{overflow-wrap:anywhere}
 pre{background:var(--alt);border:1px solid var(--line);border-radius:6px;padding:10px;overflow-x:auto;margin:.4em 0}
 .clients{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:12px}
 input[type=search]{width:100%;font:inherit;padding:8px 10px;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}

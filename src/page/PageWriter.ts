@@ -74,7 +74,7 @@ export const makePageWriter = (webRoot: string, site: PageSite) =>
  * `every`, then renders the newest snapshot it was handed, so it renders at most once per `every`. A failed
  * write is logged once per streak and never stops the service; the next request tries again.
  */
-export const startPageWriter = (webRoot: string, site: PageSite, every: Duration.Duration) =>
+export const startPageWriter = (webRoot: string, site: PageSite, every: Duration.DurationInput) =>
   Effect.gen(function* () {
     yield* removeStaleTemps(webRoot, [pageFileName])
     const writer = yield* makePageWriter(webRoot, site)

@@ -8,15 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { request } from "node:https"
 import { join } from "node:path"
 import { binPath } from "../support/Bin.js"
 import { dumpDom, screenshot } from "../support/Browser.js"
-import { metadataYaml, tempDir, writeMetadataTarball, writeQcow2, writeRootTarXz, writeSquashfs } from "../support/Images.js"
+import { tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
-import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
+import { addContainer, buildMixedTree, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { waitFor } from "../support/WatchProcess.js"
-import { freePort, waitForPort } from "../e2e/support/Net.js"
+import { freePort, get as httpsGet, waitForPort } from "../e2e/support/Net.js"
 
 const ready = haveTools("chromium", "openssl", "mksquashfs", "tar", "xz")
 
@@ -66,34 +65,22 @@ describe.skipIf(!ready)("the catalog page, in headless Chromium, served by serve
   const url = (p = "/") => `https://127.0.0.1:${port}${p}`
   const page = () => (existsSync(join(web.root, "index.html")) ? readFileSync(join(web.root, "index.html"), "utf8") : "")
 
-  const get = (path: string) =>
-    new Promise<{ status: number; body: string; headers: Record<string, unknown> }>((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port, path, ca: readFileSync(join(base, "ssl", "lxd-image-server.crt")), servername: "localhost" }, (res) => {
-        const chunks: Array<Buffer> = []
-        res.on("data", (c: Buffer) => chunks.push(c))
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }))
-      })
-      req.on("error", reject)
-      req.end()
-    })
+  const get = (p: string) => httpsGet(url(), p, join(base, "ssl", "lxd-image-server.crt")).then((r) => ({ ...r, body: r.body.toString() }))
 
   beforeAll(async () => {
     web = makeWebRoot()
     base = tempDir("lis-page-")
-    const old = addContainer(web, "debian/bookworm/amd64/default/20240101_10:00", "old")
-    const both = addContainer(web, "debian/bookworm/amd64/default/20240102_10:00", "new")
-    writeQcow2(join(both, "disk.qcow2"), "vm-new")
-    const alpine = web.version("alpine/3.20/arm64/default/20240103_10:00")
-    writeMetadataTarball(join(alpine, "incus.tar.xz"), metadataYaml({ architecture: "aarch64", os: "Alpine", release: "3.20" }))
-    writeRootTarXz(join(alpine, "rootfs.tar.xz"), "alpine")
+    buildMixedTree(web)
     const evil = web.version("evil/r1/amd64/default/20240104_10:00")
     writeMetadataTarball(join(evil, "lxd.tar.xz"), hostileYaml)
     writeSquashfs(join(evil, "rootfs.squashfs"), "evil")
+    const deb = (v: string) => web.version(`debian/bookworm/amd64/default/${v}`)
     expected = [
-      imageOf(old, "lxd.tar.xz", "rootfs.squashfs", "debian/bookworm/default", "container"),
-      imageOf(both, "lxd.tar.xz", "rootfs.squashfs", "debian/bookworm/default", "container"),
-      imageOf(both, "lxd.tar.xz", "disk.qcow2", "debian/bookworm/default", "virtual-machine"),
-      imageOf(alpine, "incus.tar.xz", "rootfs.tar.xz", "alpine/3.20/default", "container"),
+      imageOf(deb("20240101_10:00"), "lxd.tar.xz", "rootfs.squashfs", "debian/bookworm/default", "container"),
+      imageOf(deb("20240102_10:00"), "lxd.tar.xz", "rootfs.squashfs", "debian/bookworm/default", "container"),
+      imageOf(deb("20240102_10:00"), "lxd.tar.xz", "disk.qcow2", "debian/bookworm/default", "virtual-machine"),
+      imageOf(web.version("alpine/3.20/arm64/default/20240103_10:00"), "incus.tar.xz", "rootfs.tar.xz", "alpine/3.20/default", "container"),
+      imageOf(web.version("fedora/40/amd64/cloud/20240104_10:00"), "lxd.tar.xz", "disk.qcow2", "fedora/40/cloud", "virtual-machine"),
       imageOf(evil, "lxd.tar.xz", "rootfs.squashfs", "evil/r1/default", "container")
     ]
     const config = join(base, "config.toml")
@@ -128,7 +115,7 @@ describe.skipIf(!ready)("the catalog page, in headless Chromium, served by serve
     const dom = await dumpDom(url("/"))
     const rows = rowsOf(dom)
     expect(rows.map((r) => r.fingerprint).sort()).toEqual(expected.map((e) => e.fingerprint).sort())
-    expect(statusOf(dom)).toBe("5 of 5 images")
+    expect(statusOf(dom)).toBe("6 of 6 images")
     for (const e of expected) {
       const row = rows.find((r) => r.fingerprint === e.fingerprint)!
       expect(row.cells[0]).toContain(e.name)
@@ -149,7 +136,7 @@ describe.skipIf(!ready)("the catalog page, in headless Chromium, served by serve
     // equal sizes: the newer version first (expected lists them oldest first)
     const debian = expected.filter((e) => e.name.startsWith("debian")).reverse().sort((a, b) => b.size - a.size)
     expect(rowsOf(dom).map((r) => r.fingerprint)).toEqual(debian.map((e) => e.fingerprint))
-    expect(statusOf(dom)).toBe("3 of 5 images")
+    expect(statusOf(dom)).toBe("3 of 6 images")
     expect(dom).toMatch(/<th data-sort="size" aria-sort="descending">/)
     // every term must match: the one debian VM
     const vm = rowsOf(await dumpDom(url("/?q=bookworm%20virtual")))
@@ -162,7 +149,7 @@ describe.skipIf(!ready)("the catalog page, in headless Chromium, served by serve
     await waitFor("the new version on the page", () => page().includes(image.fingerprint), 30_000)
     rmSync(web.version("alpine"), { recursive: true })
     await waitFor("alpine gone from the page", () => !page().includes(expected[3]!.fingerprint), 30_000)
-    expect(rowsOf(await dumpDom(url("/"))).length).toBe(5)
+    expect(rowsOf(await dumpDom(url("/"))).length).toBe(6)
   }, 120_000)
 
   it("takes screenshots on a desktop and on a phone", async () => {

@@ -11,33 +11,16 @@ import { Effect, TestClock } from "effect"
 import { CatalogText } from "../../src/indexer/CatalogText.js"
 import type { PageSite } from "../../src/page/CatalogPage.js"
 import { startPageWriter } from "../../src/page/PageWriter.js"
-import type { Product } from "../../src/simplestreams/Streams.js"
 import { tempDir } from "../support/Images.js"
+import { product } from "../support/Products.js"
 import { captureLogs } from "../support/Logs.js"
 import { waitFor } from "../support/WatchProcess.js"
 
 const site: PageSite = { url: "https://images.test", remote: "myimages", clients: ["lxc"] }
 
-const product = (alias: string): Product => ({
-  aliases: alias,
-  arch: "amd64",
-  os: "Debian",
-  release: "bookworm",
-  release_title: "bookworm",
-  variant: "default",
-  versions: {
-    "20240101_10:00": {
-      items: {
-        "lxd.tar.xz": { ftype: "lxd.tar.xz", path: "images/a/lxd.tar.xz", sha256: "1".repeat(64), size: 1, combined_squashfs_sha256: "2".repeat(64) },
-        "rootfs.squashfs": { ftype: "squashfs", path: "images/a/rootfs.squashfs", sha256: "3".repeat(64), size: 2 }
-      }
-    }
-  }
-})
-
 const snapshotOf = (alias: string) => {
   const text = new CatalogText()
-  text.setProduct("debian:bookworm:amd64:default", product(alias))
+  text.setProduct("debian:bookworm:amd64:default", product({ aliases: alias }))
   return text.snapshot()
 }
 

@@ -5,13 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { chmodSync, readFileSync, writeFileSync } from "node:fs"
-import { request } from "node:https"
 import { join } from "node:path"
 import { runBin } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
-import { freePort } from "../e2e/support/Net.js"
+import { freePort, get as httpsGet } from "../e2e/support/Net.js"
 import { mainConfig, runNginx, type RunningNginx } from "../e2e/support/Nginx.js"
 
 const ready = haveTools("nginx", "openssl", "mksquashfs", "tar", "xz")
@@ -22,16 +21,8 @@ describe.skipIf(!ready)("the catalog page behind the nginx site init writes", ()
   let nginx: RunningNginx
   let port: number
   let httpPort: number
-  const get = (path: string) =>
-    new Promise<{ status: number; body: string; headers: Record<string, unknown> }>((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port, path, ca: readFileSync(join(base, "ssl", "lxd-image-server.crt")), servername: "localhost" }, (res) => {
-        const chunks: Array<Buffer> = []
-        res.on("data", (c: Buffer) => chunks.push(c))
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }))
-      })
-      req.on("error", reject)
-      req.end()
-    })
+  const get = (p: string) =>
+    httpsGet(`https://127.0.0.1:${port}`, p, join(base, "ssl", "lxd-image-server.crt")).then((r) => ({ ...r, body: r.body.toString() }))
 
   beforeAll(async () => {
     base = tempDir("lis-nginx-page-")

@@ -13,6 +13,8 @@ export { type Journal, type JournalState, openJournal, replay } from "./publish/
 export { makePublishShell, type ShellSettings } from "./publish/PublishShell.js"
 export * from "./publish/Publisher.js"
 export { LockError, withWriterLock, WriterLock, type WriterLockOptions } from "./indexer/WriterLock.js"
+export * from "./page/CatalogPage.js"
+export { type CatalogSnapshot, makePageWriter, pageFileName, pageSite, PageWriteError, startPageWriter, webRootOf } from "./page/PageWriter.js"
 export { HttpsServerLive, staticApp, type ServeOptions } from "./server/HttpServe.js"
 export { renderSite, type SiteOptions } from "./server/NginxSite.js"
 export { ensureCertificate, fingerprintOf, subjectNames } from "./server/Tls.js"

@@ -4,7 +4,7 @@ import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { Console, Data, Effect, Option } from "effect"
 import { configTemplate } from "../config/AppConfig.js"
 import { renderSite, siteFileName } from "../server/NginxSite.js"
-import { ensureCertificate, remoteInstructions, subjectNames } from "../server/Tls.js"
+import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
 
@@ -113,7 +113,8 @@ export const init = Cli.make("init", initOptions, (flags) =>
         hostname: JSON.stringify(server.hostnames),
         host: `${JSON.stringify(defaults.host)}           # serve only`,
         port: `${port}                 # init: nginx's HTTPS port; serve: default ${serveDefaults.port}`,
-        http_port: `${httpPort}             # 0: no plain HTTP server`
+        http_port: `${httpPort}             # 0: no plain HTTP server`,
+        public_url: `"https://images.example.com"   # the catalog page's commands; default https://<first hostname>[:port]`
       })
       yield* fs.writeFileString(loaded.path, text, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
       yield* Effect.logInfo(`wrote the config file ${loaded.path}`)
@@ -157,7 +158,7 @@ export const init = Cli.make("init", initOptions, (flags) =>
 
     const pem = yield* fs.readFileString(cert.cert).pipe(io(`cannot read ${cert.cert}`))
     const host = subjectNames(server.hostnames)[0]!
-    const url = `https://${host}${port === 443 ? "" : `:${port}`}`
+    const url = serverUrl(host, port)
     yield* Console.log([`lxd-image-server is set up at ${url}`, ...remoteInstructions(url, pem, cert.cert)].join("\n"))
   })
 ).pipe(Cli.withDescription("Set up folders, the config file, a self-signed certificate and the nginx site (never overwrites)"))

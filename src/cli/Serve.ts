@@ -4,7 +4,8 @@ import { FileSystem, Path } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Option, Queue } from "effect"
 import { writableStateDir } from "../config/StateDir.js"
 import { HttpsServerLive } from "../server/HttpServe.js"
-import { ensureCertificate, remoteInstructions, subjectNames } from "../server/Tls.js"
+import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
+import { pageSite } from "../page/PageWriter.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
@@ -43,8 +44,8 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
         Effect.forever,
         Effect.forkScoped
       )
-      const name = subjectNames(server.hostnames)[0]!
-      const url = `https://${name}:${port}`
+      const url = serverUrl(subjectNames(server.hostnames)[0]!, port)
+      const compat = setting(file, "compat")
       yield* Console.log([`serving ${rootDir} at ${url}`, ...remoteInstructions(url, yield* fs.readFileString(cert.cert), cert.cert)].join("\n"))
       yield* Effect.all(
         [
@@ -52,7 +53,8 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
           service.run({
             imagesDir,
             streamsDir,
-            compat: setting(file, "compat"),
+            compat,
+            page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat }),
             stateDir,
             settle: Duration.seconds(setting(file, "settle")),
             reconcileEvery: Duration.seconds(setting(file, "reconcile_interval"))

@@ -5,6 +5,7 @@ import { compatModes } from "../simplestreams/Compat.js"
 import { Indexer } from "../indexer/Indexer.js"
 import { defaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
+import { pageSite } from "../page/PageWriter.js"
 
 
 /** The folder options shared by `update` and `watch`. */
@@ -30,11 +31,23 @@ export const resolveFolders = (flags: {
   readonly streamsDir: typeof folderOptions.streamsDir extends Options.Options<infer A> ? A : never
   readonly compat: typeof folderOptions.compat extends Options.Options<infer A> ? A : never
 }) =>
-  Effect.map(LoadedConfig, ({ file }) => ({
-    imagesDir: setting(file, "img_dir", flags.imgDir),
-    streamsDir: setting(file, "streams_dir", flags.streamsDir),
-    compat: setting(file, "compat", flags.compat)
-  }))
+  Effect.gen(function* () {
+    const { file } = yield* LoadedConfig
+    const compat = setting(file, "compat", flags.compat)
+    return {
+      imagesDir: setting(file, "img_dir", flags.imgDir),
+      streamsDir: setting(file, "streams_dir", flags.streamsDir),
+      compat,
+      // the server nginx serves: the names, port and certificate `init` set it up with
+      page: yield* pageSite({
+        publicUrl: setting(file, "public_url"),
+        hostnames: setting(file, "hostname"),
+        port: setting(file, "port"),
+        sslDir: setting(file, "ssl_dir"),
+        compat
+      })
+    }
+  })
 
 export const update = Command.make("update", folderOptions, (flags) =>
   Effect.gen(function* () {

@@ -27,6 +27,10 @@ export const ConfigFile = Schema.Struct({
   host: Schema.optional(Schema.String),
   port: Schema.optional(Schema.Int.pipe(Schema.between(1, 65535))),
   http_port: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
+  // the clients add https remotes only (SIMPLESTREAMS.md §1.1); "" means https://<first hostname>[:port]
+  public_url: Schema.optional(
+    Schema.String.pipe(Schema.filter((u) => u === "" || /^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(u), { message: () => "an https:// URL with no query (the URL clients add as the remote)" }))
+  ),
   compat: Schema.optional(
     Schema.Literal(...compatModes).annotations({
       message: (issue) => ({

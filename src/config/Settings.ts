@@ -25,7 +25,8 @@ export const defaults: Settings = {
   host: "0.0.0.0",
   port: 443,
   http_port: 80,
-  mirrors: {}
+  mirrors: {},
+  public_url: ""
 }
 
 /**

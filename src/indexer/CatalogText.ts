@@ -55,6 +55,10 @@ const separator = Buffer.from(",\n")
 const tail = Buffer.from("\n  }\n}\n")
 const empty = Buffer.from(`{\n  "content_id": "images",\n  "datatype": "image-downloads",\n  "format": "products:1.0",\n  "products": {}\n}\n`)
 
+/** The product a piece of CatalogText holds (a piece is `"key": {…}`, indented). */
+export const productOfPiece = (key: string, piece: Uint8Array): Product =>
+  (JSON.parse(`{${Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8")}}`) as Record<string, Product>)[key]!
+
 export class CatalogText {
   /**
    * Each product as it stands in images.json (`    "key": {…}`, indented), already UTF-8: the file is joined
@@ -92,6 +96,14 @@ export class CatalogText {
     // the order canonicalJson gives: Object.keys of an object built from the sorted keys
     this.sortedKeys ??= Object.keys(Object.fromEntries([...this.pieces.keys()].sort().map((k) => [k, 0])))
     return this.sortedKeys
+  }
+
+  /**
+   * Each product's piece, in file order. A piece is the same Buffer for as long as its product is unchanged, so
+   * whoever renders something of each product (the catalog page) renders again only what changed.
+   */
+  snapshot(): ReadonlyArray<readonly [string, Buffer]> {
+    return this.keys().map((k) => [k, this.pieces.get(k)!] as const)
   }
 
   /**

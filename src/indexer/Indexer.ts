@@ -15,11 +15,15 @@ import { CatalogStore } from "./CatalogStore.js"
 import { CatalogText } from "./CatalogText.js"
 import { VersionHasher } from "./VersionHasher.js"
 import { WriterLock } from "./WriterLock.js"
+import type { PageSite } from "../page/CatalogPage.js"
+import { makePageWriter, webRootOf } from "../page/PageWriter.js"
 
 export interface IndexerOptions {
   readonly imagesDir: string
   readonly streamsDir: string
   readonly compat: Compat
+  /** Write the catalog page (`index.html` at the web root) after the catalog, saying this of the server. */
+  readonly page?: PageSite | undefined
 }
 
 /** The folders given cannot make a catalog clients can read. */
@@ -58,7 +62,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
             reason: `streams folder ${streamsDir} must end in streams/v1: clients fetch <remote>/streams/v1/index.json`
           })
         }
-        const webRoot = path.dirname(path.dirname(streamsDir))
+        const webRoot = webRootOf(path, streamsDir)
         const resolve = (p: string) => fs.realPath(p).pipe(Effect.orElseSucceed(() => path.resolve(p)))
         const relative = path.relative(yield* resolve(webRoot), yield* resolve(options.imagesDir))
         if (relative === "" || relative.startsWith("..") || path.isAbsolute(relative)) {
@@ -86,6 +90,11 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, yield* Clock.currentTimeMillis))
         // an empty or wholly refused tree commits nothing, and still gets its (empty) catalog
         yield* store.write(options.streamsDir, text.files())
+        if (options.page) {
+          const page = yield* makePageWriter(webRootOf(path, options.streamsDir), options.page)
+          // the catalog is written: a page that cannot be is said, and is no failure of update
+          yield* page.write(text.snapshot()).pipe(Effect.catchAll((e) => Effect.logError(e.message)))
+        }
         const status = publisher.status()
         const summary: RebuildSummary = {
           products: status.products,

@@ -1,6 +1,6 @@
 /**
  * The embedded HTTPS server of `serve`, on @effect/platform's HTTP server: GET and HEAD of the files under the
- * root's images/ and streams/, with Content-Length, Range (206), content types, TLS 1.2+ only, no listings, no
+ * root's images/ and streams/ and of the catalog page at `/`, with Content-Length, Range (206), content types, TLS 1.2+ only, no listings, no
  * path traversal and nothing outside those two, symlinks included. nginx is for production; this is the
  * one-command default.
  */
@@ -13,7 +13,7 @@ import { open, readFile, realpath } from "node:fs/promises"
 import { join, relative, sep } from "node:path"
 import { Data, Effect, Layer } from "effect"
 import { isWithin } from "../tree/Layout.js"
-import { contentType, isServedPath, openFailureStatus, parseRange, requestedPath } from "./StaticFiles.js"
+import { contentType, isServedPath, openFailureStatus, pagePath, parseRange, requestedPath } from "./StaticFiles.js"
 
 export interface ServeOptions {
   readonly rootDir: string
@@ -67,7 +67,8 @@ export const staticApp = (rootDir: string) =>
       "accept-ranges": "bytes",
       "content-type": contentType(found.real),
       "last-modified": found.mtime.toUTCString(),
-      ...(rel.startsWith("streams/") ? { "cache-control": "no-cache" } : {})
+      // the catalog and its page change with every generation: caches must ask again
+      ...(rel.startsWith("streams/") || rel === pagePath ? { "cache-control": "no-cache" } : {})
     }
     const range = parseRange(request.headers["range"], found.size)
     if (range._tag === "Unsatisfiable") {

@@ -1,7 +1,8 @@
 /**
  * The nginx site, rendered from the folders (pure) and written beside nginx's own: absolute paths only,
  * TLS 1.2 and 1.3 (the clients refuse older), no listings, dotfiles hidden (staging uploads, the lock),
- * `streams/` never cached by proxies, and on the HTTP port only `images/` (clients fetch files over HTTP first).
+ * `streams/` and the catalog page (`/`, `/index.html`) never cached by proxies, and on the HTTP port only
+ * `images/` (clients fetch files over HTTP first).
  */
 export interface SiteOptions {
   readonly rootDir: string
@@ -42,6 +43,16 @@ export const renderSite = (o: SiteOptions): string => {
     }
 
     location /images/ {
+    }
+
+    # the catalog page, rewritten with every generation
+    location = / {
+        try_files /index.html =404;
+        add_header Cache-Control "no-cache";
+    }
+
+    location = /index.html {
+        add_header Cache-Control "no-cache";
     }
 
     location / {

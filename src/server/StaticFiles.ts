@@ -1,7 +1,7 @@
 /**
  * The rules of the embedded static server, pure: which request path maps to which file under the root, what
  * a Range header asks for, and what a failed open answers. Anything that is not plainly a file below `images/`
- * or `streams/` is refused.
+ * or `streams/`, or the catalog page at `/`, is refused.
  */
 import { posix } from "node:path"
 
@@ -11,13 +11,17 @@ import { posix } from "node:path"
  */
 const servedTrees: ReadonlySet<string> = new Set(["images", "streams"])
 
+/** The catalog page, the one file served from the root itself (at `/` and `/index.html`). */
+export const pagePath = "index.html"
+
 /**
- * Whether a path relative to the root ("/"-separated, decoded) may be served: a file below `images/` or
- * `streams/`, with no ".." and nothing hidden (uploads in progress, rsync temporaries, the writer lock).
- * Applied to what a request asks for and again to where the opened file really is.
+ * Whether a path relative to the root ("/"-separated, decoded) may be served: the catalog page, or a file below
+ * `images/` or `streams/`, with no ".." and nothing hidden (uploads in progress, rsync temporaries, the writer
+ * lock). Applied to what a request asks for and again to where the opened file really is.
  */
 export const isServedPath = (rel: string): boolean => {
   const segments = rel.split("/").filter((s) => s !== "")
+  if (segments.length === 1 && segments[0] === pagePath) return true
   return segments.length >= 2 && servedTrees.has(segments[0]!) && !segments.some((s) => s === ".." || s.startsWith("."))
 }
 
@@ -31,6 +35,7 @@ export const requestedPath = (urlPath: string): string | undefined => {
   }
   if (!decoded.startsWith("/") || decoded.includes("\0") || decoded.includes("\\")) return undefined
   const segments = decoded.split("/").filter((s) => s !== "")
+  if (decoded === "/") return pagePath
   return isServedPath(segments.join("/")) ? posix.join(...segments) : undefined
 }
 
@@ -80,6 +85,7 @@ export const parseRange = (header: string | undefined, size: number): RangeAnswe
 }
 
 const types: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
   ".json": "application/json",
   ".xz": "application/x-xz",
   ".gz": "application/gzip",

@@ -68,15 +68,40 @@ export const ensureCertificate = (sslDir: string, hostnames: ReadonlyArray<strin
     return { ...files, created: true }
   })
 
+/** A certificate that signed itself (what `init` and `serve` make): clients must be given it to pin. */
+export const isSelfSigned = (pem: string): boolean => {
+  try {
+    const cert = new X509Certificate(pem)
+    // not checkIssued: it also asks for keyCertSign, which a leaf like ours rightly lacks
+    return cert.issuer === cert.subject && cert.verify(cert.publicKey)
+  } catch {
+    return false
+  }
+}
+
+/** The two command-line clients and where each reads pinned certificates from. */
+export type Client = "lxc" | "incus"
+export const clientConfigDirs: Readonly<Record<Client, string>> = { lxc: "~/.config/lxc", incus: "~/.config/incus" }
+
+/** Where a client pins the certificate of a remote: `servercerts/<remote>.crt` in its config folder. */
+export const pinnedCertPath = (client: Client, remote: string) => `${clientConfigDirs[client]}/servercerts/${remote}.crt`
+
+/** Adding the server as a simplestreams remote (clients accept https only). */
+export const remoteAddCommand = (client: Client, remote: string, url: string) =>
+  `${client} remote add ${remote} ${url} --protocol simplestreams --public`
+
 /** The lines that tell a person how to add this server as a remote, pin included. */
 export const remoteInstructions = (url: string, pem: string, certPath: string, remote = "myimages") => [
   `certificate: ${certPath}`,
   `SHA-256 fingerprint: ${fingerprintOf(pem)}`,
   "",
   "LXD:",
-  `  mkdir -p ~/.config/lxc/servercerts && cp ${certPath} ~/.config/lxc/servercerts/${remote}.crt`,
-  `  lxc remote add ${remote} ${url} --protocol simplestreams --public`,
+  `  mkdir -p ${clientConfigDirs.lxc}/servercerts && cp ${certPath} ${pinnedCertPath("lxc", remote)}`,
+  `  ${remoteAddCommand("lxc", remote, url)}`,
   "Incus:",
-  `  mkdir -p ~/.config/incus/servercerts && cp ${certPath} ~/.config/incus/servercerts/${remote}.crt`,
-  `  incus remote add ${remote} ${url} --protocol simplestreams --public`
+  `  mkdir -p ${clientConfigDirs.incus}/servercerts && cp ${certPath} ${pinnedCertPath("incus", remote)}`,
+  `  ${remoteAddCommand("incus", remote, url)}`
 ]
+
+/** The URL clients add as the remote: the default HTTPS port is left out, as people write it. */
+export const serverUrl = (host: string, port: number) => `https://${host}${port === 443 ? "" : `:${port}`}`

@@ -24,6 +24,7 @@ import { openJournal } from "../publish/Journal.js"
 import { makePublishShell } from "../publish/PublishShell.js"
 import { Publisher, type PublisherStatus, versionKeyOf } from "../publish/Publisher.js"
 import { Scanner } from "../tree/Scanner.js"
+import { startPageWriter, webRootOf } from "../page/PageWriter.js"
 import { type TreeEvent, watchTree } from "./Watcher.js"
 
 export interface WatchOptions extends IndexerOptions {
@@ -34,6 +35,8 @@ export interface WatchOptions extends IndexerOptions {
   readonly reconcileEvery: Duration.Duration
   /** Hosts that get every generation pushed (none when absent). */
   readonly mirrors?: ReadonlyArray<MirrorTarget>
+  /** The catalog page is rendered at most this often (default 2 s). */
+  readonly pageEvery?: Duration.Duration | undefined
 }
 
 /** The service's state as `status.json` in the state folder shows it (the catalog's health for people and tools). */
@@ -114,6 +117,9 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             { number: committed.generation, at: committed.committedAt ?? (yield* now) }
           )
         }
+        const page = options.page === undefined ? undefined : yield* startPageWriter(webRootOf(path, options.streamsDir), options.page, options.pageEvery ?? Duration.seconds(2))
+        /** images.json as the page last showed it. */
+        let pageStamp: string | undefined
 
         // the first reconcile waits for the watcher to be ready, so that nothing written meanwhile goes unseen
         // (and does not wait forever for it)
@@ -186,6 +192,12 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             }
             ourStamp = yield* store.stamp(options.streamsDir)
           }).pipe(lock.withLock(options.streamsDir))
+          // every write of images.json, a generation or not (the first at start, one after another writer),
+          // gets its page, once what the text holds is all on disk (not while a failed write waits)
+          if (page && ourStamp !== undefined && ourStamp !== pageStamp && !publisher.hasUncommitted()) {
+            pageStamp = ourStamp
+            yield* page.request(text.snapshot())
+          }
           // the status walks every version: once a turn, and the catalog's keys only for a compaction
           const status = publisher.status()
           yield* journal.compactIfDue(publisher.memoryEntries().size, () => ({

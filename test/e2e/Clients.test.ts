@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
-import { request } from "node:https"
 import { join } from "node:path"
 import { binPath, runBin } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
@@ -16,7 +15,7 @@ import { haveRoot, haveTools } from "../support/Tools.js"
 import { buildMixedTree, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { waitFor } from "../support/WatchProcess.js"
 import { client, type ListedImage, type RunningLxd, startLxd } from "./support/Clients.js"
-import { freePort, waitForPort } from "./support/Net.js"
+import { freePort, get, waitForPort } from "./support/Net.js"
 import { mainConfig, runNginx, type RunningNginx, startStaticNginx } from "./support/Nginx.js"
 import { makeTestCert } from "./support/Tls.js"
 
@@ -24,19 +23,6 @@ const ready = haveTools("nginx", "openssl", "lxc", "incus", "lxd", "mksquashfs",
 
 const combinedOf = (dir: string, meta: string, rootfs: string) =>
   createHash("sha256").update(readFileSync(join(dir, meta))).update(readFileSync(join(dir, rootfs))).digest("hex")
-
-/** GET over HTTPS with the raw path as given (no normalisation), trusting `ca`. */
-const get = (url: string, rawPath: string, ca: string, headers: Record<string, string> = {}) =>
-  new Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }>((resolve, reject) => {
-    const u = new URL(url)
-    const req = request({ host: u.hostname, port: u.port, path: rawPath, ca: readFileSync(ca), servername: "localhost", headers }, (res) => {
-      const chunks: Array<Buffer> = []
-      res.on("data", (c: Buffer) => chunks.push(c))
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }))
-    })
-    req.on("error", reject)
-    req.end()
-  })
 
 const tlsAccepted = (port: number, version: "-tls1_1" | "-tls1_2" | "-tls1_3") =>
   spawnSync("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, version], { input: "", timeout: 10_000 }).status === 0
@@ -168,9 +154,15 @@ describe.skipIf(!ready)("the real clients", () => {
       const index = await get(`https://127.0.0.1:${port}`, "/streams/v1/index.json", ca)
       expect(index.status).toBe(200)
       expect(index.headers["cache-control"]).toBe("no-cache")
+      // the catalog page update wrote, at / only over HTTPS
+      const page = await get(`https://127.0.0.1:${port}`, "/", ca)
+      expect([page.status, page.headers["content-type"], page.headers["cache-control"]]).toEqual([200, "text/html", "no-cache"])
+      expect(page.body.toString()).toContain("debian/bookworm/default")
+      expect((await get(`https://127.0.0.1:${port}`, "/other.html", ca)).status).toBe(404)
       const plain = (p: string) => fetch(`http://127.0.0.1:${httpPort}${p}`).then((r) => r.status)
       expect(await plain("/images/fedora/40/amd64/cloud/20240104_10:00/disk.qcow2")).toBe(200)
       expect(await plain("/streams/v1/index.json")).toBe(404)
+      expect(await plain("/")).toBe(404)
       expect(tlsAccepted(port, "-tls1_1")).toBe(false)
       expect(tlsAccepted(port, "-tls1_2")).toBe(true)
       expect(tlsAccepted(port, "-tls1_3")).toBe(true)
@@ -224,7 +216,7 @@ describe.skipIf(!ready)("the real clients", () => {
       const url = `https://127.0.0.1:${port}`
       expect(tlsAccepted(port, "-tls1_1")).toBe(false)
       expect(tlsAccepted(port, "-tls1_2")).toBe(true)
-      for (const p of ["/../../../etc/passwd", "/images/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/images/", "/images/debian", "/", "/streams/.lxd-image-server.lock"]) {
+      for (const p of ["/../../../etc/passwd", "/images/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/images/", "/images/debian", "/other.html", "/streams/.lxd-image-server.lock"]) {
         const r = await get(url, p, ca)
         expect(r.status, p).toBe(404)
         expect(r.body.toString()).not.toContain("root:")

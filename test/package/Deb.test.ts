@@ -131,11 +131,13 @@ describe.skipIf(!ready)("the Debian package", () => {
       expect(Object.keys(catalog.products)).toEqual(["debian:bookworm:amd64:default"])
       expect(Object.keys(catalog.products["debian:bookworm:amd64:default"].versions["20240101_10:00"].items).sort()).toEqual(["incus.tar.xz", "lxd.tar.xz", "rootfs.squashfs"])
       expect(statSync(join(root, "var/www/simplestreams/streams/v1/index.json")).mode & 0o777).toBe(0o644)
+      // the catalog page beside streams/, pinning the certificate the package's init made
+      expect(readFileSync(join(root, "var/www/simplestreams/index.html"), "utf8")).toContain("~/.config/lxc/servercerts/myimages.crt")
     })
 
     it("purge removes what the package made, and never the images", async () => {
       await run("chroot", [root, "apt-get", "purge", "-y", "-qq", "lxd-image-server"], { env: aptEnv })
-      for (const gone of ["usr/bin/lxd-image-server", "etc/lxd-image-server", "var/lib/lxd-image-server", "var/log/lxd-image-server", "etc/nginx/sites-enabled/lxd-image-server.conf", "etc/nginx/sites-available/lxd-image-server.conf", "etc/nginx/ssl/lxd-image-server.key", "var/www/simplestreams/streams"]) {
+      for (const gone of ["usr/bin/lxd-image-server", "etc/lxd-image-server", "var/lib/lxd-image-server", "var/log/lxd-image-server", "etc/nginx/sites-enabled/lxd-image-server.conf", "etc/nginx/sites-available/lxd-image-server.conf", "etc/nginx/ssl/lxd-image-server.key", "var/www/simplestreams/streams", "var/www/simplestreams/index.html"]) {
         expect(existsSync(join(root, gone)), gone).toBe(false)
       }
       expect(existsSync(join(root, "var/www/simplestreams/images/debian/bookworm/amd64/default/20240101_10:00/rootfs.squashfs"))).toBe(true)

@@ -11,16 +11,18 @@ describe("the static server's rules", () => {
       expect(requestedPath(bad), bad).toBeUndefined()
     }
   })
-  it("serves images/ and streams/ only, like the nginx site: not the root, not the certificate's key beside them", () => {
+  it("serves images/, streams/ and the catalog page only, like the nginx site: not the certificate's key beside them", () => {
     expect(requestedPath("/images/a/b")).toBe("images/a/b")
     expect(requestedPath("//streams//v1/images.json")).toBe("streams/v1/images.json")
-    for (const bad of ["/", "/images", "/images/", "/streams/", "/ssl/lxd-image-server.key", "/state/hashes.json", "/index.html", "/Images/a", "/imagesx/a", "/%69mages"]) {
+    expect([requestedPath("/"), requestedPath("/index.html"), requestedPath("/?q=debian")]).toEqual(["index.html", "index.html", "index.html"])
+    for (const bad of ["/images", "/images/", "/streams/", "/ssl/lxd-image-server.key", "/state/hashes.json", "/index.htm", "/other.html", "/Images/a", "/imagesx/a", "/%69mages"]) {
       expect(requestedPath(bad), bad).toBeUndefined()
     }
     expect(requestedPath("/%69mages/a")).toBe("images/a")
     // the same rule applied to where an opened file really is, relative to the real root
     expect(isServedPath("images/debian/x/lxd.tar.xz")).toBe(true)
-    for (const bad of ["ssl/lxd-image-server.key", "images", "../images/x", "images/.20240101_10:00/x", "streams/.lxd-image-server.lock", ""]) {
+    expect(isServedPath("index.html")).toBe(true)
+    for (const bad of ["ssl/lxd-image-server.key", "images", "../images/x", "images/.20240101_10:00/x", "streams/.lxd-image-server.lock", "", "ssl/index.html", ".index.html"]) {
       expect(isServedPath(bad), bad).toBe(false)
     }
   })
@@ -39,6 +41,7 @@ describe("the static server's rules", () => {
     expect(parseRange("bytes=0-1,5-6", 100)).toEqual({ _tag: "Whole" })
     expect(contentType("a/index.json")).toBe("application/json")
     expect(contentType("a/rootfs.squashfs")).toBe("application/octet-stream")
+    expect(contentType("index.html")).toBe("text/html; charset=utf-8")
   })
 })
 
@@ -62,5 +65,11 @@ describe("the nginx site", () => {
     expect(http).toContain("location /images/")
     expect(http).not.toContain("/streams/")
     expect(renderSite({ rootDir: "/r", cert: "/c", key: "/k", hostnames: [], port: 8443, httpPort: 0 })).not.toContain("listen 0")
+  })
+  it("serves the catalog page at / and /index.html over HTTPS, uncached, and not over plain HTTP", () => {
+    const https = site.slice(0, site.indexOf("listen 80;"))
+    expect(https).toMatch(/location = \/ \{\s*try_files \/index\.html =404;\s*add_header Cache-Control "no-cache";/)
+    expect(https).toMatch(/location = \/index\.html \{\s*add_header Cache-Control "no-cache";/)
+    expect(site.slice(site.indexOf("listen 80;"))).not.toContain("index.html")
   })
 })

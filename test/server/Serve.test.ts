@@ -77,8 +77,8 @@ describe.skipIf(!ready)("serve, a real process with 96 file descriptors", () => 
     await exited
   })
 
-  it("does not serve the certificate's key kept under the root, nor anything outside images/ and streams/", async () => {
-    for (const p of ["/ssl/lxd-image-server.key", "/ssl/lxd-image-server.crt", "/", "/images/"]) {
+  it("does not serve the certificate's key kept under the root, nor anything outside images/, streams/ and the page", async () => {
+    for (const p of ["/ssl/lxd-image-server.key", "/ssl/lxd-image-server.crt", "/other.html", "/images/"]) {
       const r = await call("GET", p)
       expect([p, r.status, r.body.toString().includes("PRIVATE KEY")]).toEqual([p, 404, false])
     }

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs"
+import { request } from "node:https"
 import { createServer } from "node:net"
 
 /** A free TCP port on 127.0.0.1. */
@@ -26,3 +28,16 @@ export const waitForPort = async (port: number, timeoutMs = 10_000): Promise<voi
     await new Promise((r) => setTimeout(r, 100))
   }
 }
+
+/** GET over HTTPS with the raw path as given (no normalisation), trusting `ca`. */
+export const get = (url: string, rawPath: string, ca: string, headers: Record<string, string> = {}) =>
+  new Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }>((resolve, reject) => {
+    const u = new URL(url)
+    const req = request({ host: u.hostname, port: u.port, path: rawPath, ca: readFileSync(ca), servername: "localhost", headers }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }))
+    })
+    req.on("error", reject)
+    req.end()
+  })

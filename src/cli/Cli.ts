@@ -3,6 +3,7 @@ import { Command } from "@effect/cli"
 import { WatchLive } from "../Layers.js"
 import { GlobalLive, root } from "./Global.js"
 import { init } from "./Init.js"
+import { prune, remove } from "./Prune.js"
 import { serve } from "./Serve.js"
 import { update } from "./Update.js"
 import { reload, watch } from "./Watch.js"
@@ -10,7 +11,7 @@ import { reload, watch } from "./Watch.js"
 export const version = "0.1.0"
 
 export const command = root.pipe(
-  Command.withSubcommands([init, update, watch, reload, serve]),
+  Command.withSubcommands([init, update, watch, reload, serve, prune, remove]),
   Command.provide(WatchLive),
   Command.provide((options) => GlobalLive(options))
 )

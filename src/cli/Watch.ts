@@ -8,15 +8,11 @@ import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { defaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
-import { folderOptions, resolveFolders } from "./Update.js"
+import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
 
 const watchOptions = {
   ...folderOptions,
-  stateDir: Options.directory("state-dir").pipe(
-    Options.withAlias("state_dir"),
-    Options.withDescription(`Where the journal of hashes, refusals and generations and status.json are kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),
-    Options.optional
-  ),
+  stateDir: stateDirOption,
   pidfile: Options.file("pidfile").pipe(
     Options.withDescription(`The pidfile \`reload\` reads (default ${defaults.pidfile}; config key pidfile)`),
     Options.optional

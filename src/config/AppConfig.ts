@@ -26,6 +26,15 @@ export const ConfigFile = Schema.Struct({
   host: Schema.optional(Schema.String),
   port: Schema.optional(Schema.Int.pipe(Schema.between(1, 65535))),
   http_port: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
+  /** Retention: `prune`'s defaults, and `watch`'s policy (off there unless `keep` or `max_age_days` is set). */
+  prune: Schema.optional(
+    Schema.Struct({
+      keep: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
+      max_age_days: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0))),
+      grace_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(0))),
+      dangling_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0)))
+    })
+  ),
   compat: Schema.optional(
     Schema.Literal(...compatModes).annotations({
       message: (issue) => ({

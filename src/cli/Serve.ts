@@ -5,6 +5,7 @@ import { Console, Duration, Effect, Layer, Option, Queue } from "effect"
 import { writableStateDir } from "../config/StateDir.js"
 import { HttpsServerLive } from "../server/HttpServe.js"
 import { ensureCertificate, remoteInstructions, subjectNames } from "../server/Tls.js"
+import { watchRetention } from "./Watch.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
@@ -55,7 +56,8 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
             compat: setting(file, "compat"),
             stateDir,
             settle: Duration.seconds(setting(file, "settle")),
-            reconcileEvery: Duration.seconds(setting(file, "reconcile_interval"))
+            reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),
+            retention: watchRetention(file)
           })
         ],
         { concurrency: "unbounded", discard: true }

@@ -1,5 +1,5 @@
 /** Runs the built command line (`npm run build` first; `npm test` does) as a user would. */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 export const binPath = fileURLToPath(new URL("../../dist/lxd-image-server.cjs", import.meta.url))
@@ -15,3 +15,14 @@ export const runBin = (args: ReadonlyArray<string>, options: { cwd?: string; env
   const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "")
   return { code: result.status, stdout: plain(result.stdout), stderr: plain(result.stderr) }
 }
+
+/** The same, without blocking the event loop: a reader loop in the test goes on meanwhile. */
+export const runBinAsync = (args: ReadonlyArray<string>) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [binPath, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.once("close", (code) => resolve({ code, stdout, stderr }))
+  })

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { runBin } from "../support/Bin.js"
+import { runBinAsync } from "../support/Bin.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { publishedVersions, readCatalog, sleep, startWatch, waitFor } from "../support/WatchProcess.js"
@@ -47,7 +47,7 @@ const startFileChecker = (w: WebRoot) => {
 }
 
 const prune = (w: WebRoot, config: string, ...args: Array<string>) =>
-  runBin(["--log-file", join(w.root, "prune.log"), "--config", config, "prune", "--img-dir", w.images, "--streams-dir", w.streams, "--state-dir", join(w.root, "state"), ...args])
+  runBinAsync(["--log-file", join(w.root, "prune.log"), "--config", config, "prune", "--img-dir", w.images, "--streams-dir", w.streams, "--state-dir", join(w.root, "state"), ...args])
 
 describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("prune beside watch", () => {
   it("prune withdraws at once while watch runs; watch neither re-publishes it on a reconcile nor lets a reader see a missing file, and deletes it after the grace", async () => {
@@ -58,9 +58,10 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("prune beside watch", () 
     writeFileSync(config, "[prune]\ngrace_hours = 0.002\n")
     const watch = startWatch(w, { config, reconcileInterval: "1" })
     const checker = startFileChecker(w)
+    let seen: Awaited<ReturnType<typeof checker.stop>> = { reads: 0, problems: [] }
     try {
       await waitFor("the first catalog", () => publishedVersions(w).length === 3, 60_000)
-      const out = prune(w, config, "--keep", "1")
+      const out = await prune(w, config, "--keep", "1")
       expect(out.code).toBe(0)
       expect(publishedVersions(w)).toEqual([deb(versions[2]!)])
       await waitFor("watch's generation for the withdrawal", () => /removed debian\/bookworm\/amd64\/default\/20240101_10:00 from the catalog: retention: keep the newest 1 version/.test(watch.log()), 30_000)
@@ -75,11 +76,11 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("prune beside watch", () 
       addContainer(w, deb(versions[0]!), "again")
       await waitFor("the new upload under the old name", () => publishedVersions(w).includes(deb(versions[0]!)), 30_000)
     } finally {
-      const seen = await checker.stop()
       await watch.stop()
-      expect(seen.problems).toEqual([])
-      expect(seen.reads).toBeGreaterThan(10)
+      seen = await checker.stop()
     }
+    expect(seen.problems).toEqual([])
+    expect(seen.reads).toBeGreaterThan(100)
   }, 180_000)
 
   it("watch applies [prune] keep after each generation and deletes after the grace; a restart does not bring a withdrawn version back", async () => {
@@ -90,6 +91,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("prune beside watch", () 
     addContainer(w, deb(versions[1]!), "r1")
     let watch = startWatch(w, { config })
     const checker = startFileChecker(w)
+    let seen: Awaited<ReturnType<typeof checker.stop>> = { reads: 0, problems: [] }
     try {
       await waitFor("two versions", () => publishedVersions(w).length === 2, 60_000)
       addContainer(w, deb(versions[2]!), "r2")
@@ -102,9 +104,9 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("prune beside watch", () 
       await waitFor("the deletion after the grace period", () => !existsSync(w.version(deb(versions[0]!))), 30_000)
       expect(publishedVersions(w)).toEqual([deb(versions[1]!), deb(versions[2]!)])
     } finally {
-      const seen = await checker.stop()
       await watch.stop()
-      expect(seen.problems).toEqual([])
+      seen = await checker.stop()
     }
+    expect(seen.problems).toEqual([])
   }, 180_000)
 })

@@ -10,6 +10,14 @@ import { compatModes } from "../simplestreams/Compat.js"
 export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
 export const configPathEnv = "LXD_IMAGE_SERVER_CONFIG"
 
+/** `[prune]`: `prune`'s defaults, and `watch`'s policy (off there unless `keep` or `max_age_days` is set). */
+const PruneTable = Schema.Struct({
+  keep: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
+  max_age_days: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0))),
+  grace_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(0))),
+  dangling_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0)))
+})
+
 export const ConfigFile = Schema.Struct({
   log_file: Schema.optional(Schema.String),
   verbose: Schema.optional(Schema.Boolean),
@@ -26,15 +34,7 @@ export const ConfigFile = Schema.Struct({
   host: Schema.optional(Schema.String),
   port: Schema.optional(Schema.Int.pipe(Schema.between(1, 65535))),
   http_port: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
-  /** Retention: `prune`'s defaults, and `watch`'s policy (off there unless `keep` or `max_age_days` is set). */
-  prune: Schema.optional(
-    Schema.Struct({
-      keep: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
-      max_age_days: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0))),
-      grace_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(0))),
-      dangling_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0)))
-    })
-  ),
+  prune: Schema.optional(PruneTable),
   compat: Schema.optional(
     Schema.Literal(...compatModes).annotations({
       message: (issue) => ({
@@ -76,15 +76,17 @@ export const parseConfigText = (path: string, text: string): Either.Either<Confi
   const decoded = Schema.decodeUnknownEither(ConfigFile, { onExcessProperty: "error", errors: "first" })(raw)
   return Either.mapLeft(decoded, (error) => {
     const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-    const key = issue?.path[0] === undefined ? undefined : String(issue.path[0])
-    const known = Object.keys(ConfigFile.fields).join(", ")
+    // a key of a table (`[prune] keep`) is named in full, and its line is the line of its last part
+    const segments = (issue?.path ?? []).map(String)
+    const key = segments.length === 0 ? undefined : segments.join(".")
+    const known = (segments.length > 1 && segments[0] === "prune" ? Object.keys(PruneTable.fields) : Object.keys(ConfigFile.fields)).join(", ")
     const reason =
       issue === undefined
         ? error.message
         : issue._tag === "Unexpected"
           ? `unknown key '${key}' (known keys: ${known})`
           : `${key}: ${issue.message}`
-    return new ConfigError({ path, line: key === undefined ? undefined : lineOfKey(text, key), reason })
+    return new ConfigError({ path, line: key === undefined ? undefined : lineOfKey(text, segments[segments.length - 1]!), reason })
   })
 }
 

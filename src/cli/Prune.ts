@@ -19,6 +19,7 @@ import { versionKeyOf } from "../publish/Publisher.js"
 import { type CatalogVersion, carryOutDeletions, catalogVersions, currentFiles, deleteDangling, recordWithdrawals, withoutVersions } from "../retention/Lifecycle.js"
 import { dueDeletions, toWithdraw, type Withdrawal } from "../retention/Retention.js"
 import { readWithdrawals } from "../retention/WithdrawalLog.js"
+import type { Compat } from "../simplestreams/Compat.js"
 import type { Images } from "../simplestreams/Streams.js"
 import { Scanner } from "../tree/Scanner.js"
 import { UsageError } from "./Failure.js"
@@ -78,25 +79,29 @@ const lifecycle = ({ flags, select }: Run) =>
       const chosen = yield* select(listed, new Set(pending.keys()), now)
       const graceMs = graceHours * hourMs
       const due = dueDeletions(pending.values(), graceMs, now)
+      const withdrawnKeys = new Set([...pending.keys(), ...chosen.map((w) => w.key)])
+      const dangling = (dryRun: boolean) =>
+        danglingHours === undefined
+          ? Effect.succeed([])
+          : Effect.flatMap(refusedKeys(imagesDir, stateDir, folders.compat, listed, withdrawnKeys), (refused) => deleteDangling(imagesDir, refused, danglingHours * hourMs, now, dryRun))
       if (flags.dryRun) {
         for (const w of chosen) yield* Effect.logInfo(`would withdraw ${w.key} (${w.reason})`)
         for (const d of due) yield* Effect.logInfo(`would delete ${path.join(imagesDir, d.key)} (withdrawn ${new Date(d.at).toISOString()})`)
-        if (danglingHours !== undefined) yield* deleteDangling(imagesDir, yield* refusedKeys(imagesDir, stateDir, folders.compat, images, imagesPath, pending), danglingHours * hourMs, now, true)
-        if (chosen.length + due.length === 0) yield* Effect.logInfo("nothing to withdraw or delete")
+        const wouldDangle = yield* dangling(true)
+        if (chosen.length + due.length + wouldDangle.length === 0) yield* Effect.logInfo("nothing to withdraw or delete")
         return
       }
       const withdrawals = yield* Effect.forEach(chosen, (w) => Effect.map(currentFiles(imagesDir, w.key), (files) => ({ ...w, files })))
       // the record first: a crash before the catalog is written leaves a withdrawal the next writer honours
       yield* recordWithdrawals(stateDir, withdrawals, now)
-      if (Option.isSome(current)) {
-        const out = withoutVersions(images, imagesPath, new Set([...pending.keys(), ...chosen.map((w) => w.key)]))
-        yield* store.write(folders.streamsDir, CatalogText.of(out).files(), { checkDisk: true })
-      }
+      // without every pending withdrawal: a catalog another crash left behind is made right too
+      if (Option.isSome(current)) yield* store.write(folders.streamsDir, CatalogText.of(withoutVersions(images, imagesPath, withdrawnKeys)).files(), { checkDisk: true })
       for (const w of chosen) yield* Effect.logInfo(`withdrew ${w.key} from the catalog (${w.reason}); its files are deleted after ${graceHours} h`)
       // the due ones were left out of the catalog just written (and of every one since their withdrawal)
       const deleted = yield* carryOutDeletions({ imagesDir, stateDir }, due, now)
-      const dangling = danglingHours === undefined ? [] : yield* deleteDangling(imagesDir, yield* refusedKeys(imagesDir, stateDir, folders.compat, images, imagesPath, pending), danglingHours * hourMs, now, false)
-      yield* Effect.logInfo(`withdrew ${chosen.length} version(s), deleted ${deleted} withdrawn and ${dangling.length} dangling folder(s); ${pending.size - deleted + chosen.length} wait for their grace period`)
+      const dangled = yield* dangling(false)
+      const waiting = (yield* readWithdrawals(stateDir)).size
+      yield* Effect.logInfo(`withdrew ${chosen.length} version(s), deleted ${deleted} withdrawn and ${dangled.length} dangling folder(s); ${waiting} wait for their grace period`)
     }).pipe(lock.withLock(folders.streamsDir))
   })
 
@@ -104,10 +109,10 @@ const lifecycle = ({ flags, select }: Run) =>
  * Version folders that are refused: by the tree's rules (a scan), or when hashed (the service's journal
  * remembers those), and neither listed nor withdrawn.
  */
-const refusedKeys = (imagesDir: string, stateDir: string, compat: Parameters<typeof replay>[1], images: Images, imagesPath: string, pending: ReadonlyMap<string, unknown>) =>
+const refusedKeys = (imagesDir: string, stateDir: string, compat: Compat, catalog: ReadonlyArray<CatalogVersion>, withdrawn: ReadonlySet<string>) =>
   Effect.gen(function* () {
     const scanner = yield* Scanner
-    const listed = new Set(catalogVersions(images, imagesPath).map((v) => v.key))
+    const listed = new Set(catalog.map((v) => v.key))
     const scanned = yield* scanner.scan(imagesDir)
     const keys = new Set(scanned.refusals.flatMap((r) => versionKeyOf(r.path) ?? []))
     const journal = yield* Effect.sync(() => {
@@ -118,7 +123,7 @@ const refusedKeys = (imagesDir: string, stateDir: string, compat: Parameters<typ
       }
     })
     for (const [key, r] of replay(journal, compat).state.memory) if (r._tag === "Refused") keys.add(key)
-    return [...keys].filter((k) => !listed.has(k) && !pending.has(k))
+    return [...keys].filter((k) => !listed.has(k) && !withdrawn.has(k))
   })
 
 export const prune = Command.make(

@@ -405,6 +405,11 @@ export class Publisher {
     return this.memory
   }
 
+  /** The catalog last committed lists this version folder. */
+  isCommitted(key: string): boolean {
+    return this.inCommitted.get(key) !== undefined
+  }
+
   committedKeys(): ReadonlyArray<string> {
     return [...this.inCommitted].filter(([, v]) => v !== undefined).map(([k]) => k)
   }

@@ -50,14 +50,21 @@ export const replayWithdrawals = (text: string): ReadonlyMap<string, WithdrawnVe
 
 export const withdrawalFile = (stateDir: string) => join(stateDir, withdrawalFileName)
 
-/** The pending withdrawals of a state folder; none when it has no log yet. */
+/**
+ * The pending withdrawals of a state folder; none when it has no log yet. A log that exists and cannot be read
+ * fails: read as empty, it would let withdrawn versions be published again.
+ */
 export const readWithdrawals = (stateDir: string) =>
-  Effect.sync(() => {
-    try {
-      return replayWithdrawals(readFileSync(withdrawalFile(stateDir), "utf8"))
-    } catch {
-      return new Map<string, WithdrawnVersion>()
-    }
+  Effect.try({
+    try: () => {
+      try {
+        return replayWithdrawals(readFileSync(withdrawalFile(stateDir), "utf8"))
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return new Map<string, WithdrawnVersion>()
+        throw e
+      }
+    },
+    catch: (e) => new WithdrawalLogError({ path: withdrawalFile(stateDir), reason: `cannot read: ${(e as Error).message}` })
   })
 
 /** Changes whenever the log is appended to: a writer reads it again only then. */
@@ -71,9 +78,10 @@ export const withdrawalStamp = (stateDir: string) =>
     }
   })
 
+/** The withdrawal log cannot be read or written. */
 export class WithdrawalLogError extends Data.TaggedError("WithdrawalLogError")<{ readonly path: string; readonly reason: string }> {
   override get message() {
-    return `cannot write ${this.path}: ${this.reason}`
+    return `${this.path}: ${this.reason}`
   }
 }
 
@@ -91,5 +99,5 @@ export const appendWithdrawals = (stateDir: string, lines: ReadonlyArray<Withdra
         closeSync(fd)
       }
     },
-    catch: (e) => new WithdrawalLogError({ path: withdrawalFile(stateDir), reason: (e as Error).message })
+    catch: (e) => new WithdrawalLogError({ path: withdrawalFile(stateDir), reason: `cannot write: ${(e as Error).message}` })
   })

@@ -129,6 +129,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         /** The withdrawals in force, as last read, and the log's stamp then: read again whenever it changes. */
         let withdrawals: ReadonlyMap<string, WithdrawnVersion> = new Map()
         let withdrawalsRead: string | undefined
+        /** Said once while it lasts. */
+        let readError: string | undefined
         /** The generation retention last looked at: it looks again after each new one. */
         let retainedAt = -1
 
@@ -136,8 +138,16 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         const syncWithdrawals = Effect.gen(function* () {
           const stamp = yield* withdrawalStamp(options.stateDir)
           if (stamp === withdrawalsRead) return
+          const read = yield* Effect.either(readWithdrawals(options.stateDir))
+          // the withdrawals known stay in force: none is published again for a log that cannot be read
+          if (read._tag === "Left") {
+            if (read.left.message !== readError) yield* Effect.logError(`${read.left.message}; tried again each turn`)
+            readError = read.left.message
+            return
+          }
+          readError = undefined
           withdrawalsRead = stamp
-          withdrawals = yield* readWithdrawals(options.stateDir)
+          withdrawals = read.right
           yield* shell.run(publisher.withhold(withdrawals))
         })
 
@@ -157,10 +167,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         })
 
         /** Deletes the files whose grace period is over, of versions the committed catalog no longer lists. */
-        const unlisted = () => {
-          const listed = new Set(publisher.committedKeys())
-          return [...withdrawals.values()].filter((w) => !listed.has(w.key))
-        }
+        const unlisted = () => [...withdrawals.values()].filter((w) => !publisher.isCommitted(w.key))
         const deleteDue = Effect.gen(function* () {
           const due = dueDeletions(unlisted(), retention.graceMs, yield* now)
           if (due.length === 0) return

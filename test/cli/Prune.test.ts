@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { runBin } from "../support/Bin.js"
+import { runBinAsync } from "../support/Bin.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { publishedVersions, sleep } from "../support/WatchProcess.js"
@@ -17,8 +17,9 @@ const setUp = () => {
   return w
 }
 const common = (w: WebRoot) => ["--img-dir", w.images, "--streams-dir", w.streams, "--state-dir", join(w.root, "state")]
+// not spawnSync: a worker blocked for long misses vitest's calls
 const run = (w: WebRoot, command: string, ...args: Array<string>) =>
-  runBin(["--log-file", join(w.root, "l.log"), "--config", join(w.root, "none.toml"), command, ...common(w), ...args])
+  runBinAsync(["--log-file", join(w.root, "l.log"), "--config", join(w.root, "none.toml"), command, ...common(w), ...args])
 const catalogBytes = (w: WebRoot) => readFileSync(join(w.streams, "images.json"), "utf8")
 const fingerprintOf = (w: WebRoot, v: string) => {
   const images = JSON.parse(catalogBytes(w))
@@ -28,20 +29,20 @@ const fingerprintOf = (w: WebRoot, v: string) => {
 describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server prune and remove", () => {
   it("withdraws at once, keeps the files for the grace period (update does not bring them back), then deletes them", async () => {
     const w = setUp()
-    expect(run(w, "update").code).toBe(0)
+    expect((await run(w, "update")).code).toBe(0)
     expect(publishedVersions(w)).toHaveLength(5)
     // a tiny grace (fractional hours): 1.8 s
-    const pruned = run(w, "prune", "--keep", "2", "--grace", "0.0005")
+    const pruned = await run(w, "prune", "--keep", "2", "--grace", "0.0005")
     expect(pruned.code).toBe(0)
     expect(pruned.stderr).toMatch(/WARN .*grace period of 0.0005 h is shorter than the hour/)
     expect(pruned.stderr).toContain(`withdrew ${deb(versions[0]!)} from the catalog (retention: keep the newest 2 versions)`)
     expect(publishedVersions(w)).toEqual(["alpine/3.20/amd64/default/20240101_10:00", deb(versions[2]!), deb(versions[3]!)])
     expect(existsSync(join(w.version(deb(versions[0]!)), "rootfs.squashfs"))).toBe(true)
     // the safeguard rebuild honours the withdrawal while the files wait
-    expect(run(w, "update").code).toBe(0)
+    expect((await run(w, "update")).code).toBe(0)
     expect(publishedVersions(w)).toHaveLength(3)
     await sleep(2000)
-    const second = run(w, "prune", "--keep", "2", "--grace", "0.0005")
+    const second = await run(w, "prune", "--keep", "2", "--grace", "0.0005")
     expect(second.code).toBe(0)
     expect(second.stderr).toContain(`deleted ${w.version(deb(versions[0]!))}: withdrawn`)
     expect(existsSync(w.version(deb(versions[0]!)))).toBe(false)
@@ -49,24 +50,24 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server prune a
     expect(existsSync(w.version(deb(versions[2]!)))).toBe(true)
     // uploaded again after the deletion: new, published
     addContainer(w, deb(versions[0]!), "again")
-    expect(run(w, "update").code).toBe(0)
+    expect((await run(w, "update")).code).toBe(0)
     expect(publishedVersions(w)).toContain(deb(versions[0]!))
   }, 90_000)
 
-  it("--dry-run says what it would do and changes nothing", () => {
+  it("--dry-run says what it would do and changes nothing", async () => {
     const w = setUp()
-    expect(run(w, "update").code).toBe(0)
+    expect((await run(w, "update")).code).toBe(0)
     const before = catalogBytes(w)
-    const dry = run(w, "prune", "--keep", "1", "--dry-run")
+    const dry = await run(w, "prune", "--keep", "1", "--dry-run")
     expect(dry.code).toBe(0)
     expect(dry.stderr).toContain(`would withdraw ${deb(versions[0]!)} (retention: keep the newest 1 version)`)
     expect(catalogBytes(w)).toBe(before)
     expect(existsSync(join(w.root, "state", "withdrawn.jsonl"))).toBe(false)
   })
 
-  it("remove takes PRODUCT@VERSION and fingerprints (any 12 digits of one); bad input is one line, exit 2, nothing changed", () => {
+  it("remove takes PRODUCT@VERSION and fingerprints (any 12 digits of one); bad input is one line, exit 2, nothing changed", async () => {
     const w = setUp()
-    expect(run(w, "update").code).toBe(0)
+    expect((await run(w, "update")).code).toBe(0)
     const before = catalogBytes(w)
     const bad: Array<[Array<string>, RegExp]> = [
       [["prune", "--keep", "0"], /--keep must be at least 1/],
@@ -80,23 +81,23 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server prune a
     ]
     for (const [args, message] of bad) {
       const [command, ...rest] = args
-      const out = run(w, command!, ...rest)
+      const out = await run(w, command!, ...rest)
       expect(out.code, args.join(" ")).toBe(2)
       expect(out.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1)
       expect(out.stderr).toMatch(message)
     }
     expect(catalogBytes(w)).toBe(before)
     const fp = fingerprintOf(w, versions[3]!)
-    const removed = run(w, "remove", `debian:bookworm:amd64:default@${versions[1]}`, fp.slice(0, 12))
+    const removed = await run(w, "remove", `debian:bookworm:amd64:default@${versions[1]}`, fp.slice(0, 12))
     expect(removed.code).toBe(0)
     expect(publishedVersions(w)).toEqual(["alpine/3.20/amd64/default/20240101_10:00", deb(versions[0]!), deb(versions[2]!)])
     // withdrawn already: said, not an error
-    const again = run(w, "remove", `debian:bookworm:amd64:default@${versions[1]}`)
+    const again = await run(w, "remove", `debian:bookworm:amd64:default@${versions[1]}`)
     expect(again.code).toBe(0)
     expect(again.stderr).toContain("withdrawn already")
   }, 120_000)
 
-  it("--dangling deletes hidden upload folders and refused versions unchanged for that long, nothing newer", () => {
+  it("--dangling deletes hidden upload folders and refused versions unchanged for that long, nothing newer", async () => {
     const w = setUp()
     const old = (Date.now() - 3 * 3_600_000) / 1000
     const staging = w.version("debian/bookworm/amd64/default/.20240105_10:00")
@@ -112,8 +113,8 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server prune a
     writeFileSync(join(broken, "rootfs.squashfs"), "no metadata")
     utimesSync(join(broken, "rootfs.squashfs"), old, old)
     utimesSync(broken, old, old)
-    expect(run(w, "update").code).toBe(0)
-    const out = run(w, "prune", "--dangling", "2")
+    expect((await run(w, "update")).code).toBe(0)
+    const out = await run(w, "prune", "--dangling", "2")
     expect(out.code).toBe(0)
     expect(existsSync(staging)).toBe(false)
     expect(existsSync(broken)).toBe(false)

@@ -74,9 +74,10 @@ export const publishedVersions = (w: WebRoot): ReadonlyArray<string> => {
 }
 
 /**
- * Reads index.json and images.json in a loop until stopped: every read must parse as a whole catalog.
+ * Reads index.json and images.json in a loop until stopped: every read must parse as a whole catalog, and
+ * with `files`, every file it names must exist when it is read.
  */
-export const startReader = (w: WebRoot) => {
+export const startReader = (w: WebRoot, options: { readonly files?: boolean } = {}) => {
   let running = true
   let reads = 0
   const problems: Array<string> = []
@@ -87,6 +88,13 @@ export const startReader = (w: WebRoot) => {
           const index = JSON.parse(readFileSync(join(w.streams, "index.json"), "utf8"))
           const images = JSON.parse(readFileSync(join(w.streams, "images.json"), "utf8"))
           if (index.format !== "index:1.0" || typeof images.products !== "object") problems.push("not a catalog")
+          if (options.files) {
+            for (const p of Object.values((images as Catalog["images"]).products)) {
+              for (const v of Object.values(p.versions)) {
+                for (const item of Object.values(v.items)) if (!existsSync(join(w.root, item.path))) problems.push(`missing ${item.path}`)
+              }
+            }
+          }
           reads++
         }
       } catch (e) {

@@ -9,42 +9,10 @@ import { join } from "node:path"
 import { runBinAsync } from "../support/Bin.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
-import { publishedVersions, readCatalog, sleep, startWatch, waitFor } from "../support/WatchProcess.js"
+import { publishedVersions, sleep, startReader, startWatch, waitFor } from "../support/WatchProcess.js"
 
 const deb = (v: string) => `debian/bookworm/amd64/default/${v}`
 const versions = ["20240101_10:00", "20240102_10:00", "20240103_10:00"]
-
-/** Reads the catalog in a loop: every file it names must exist at the moment it is read. */
-const startFileChecker = (w: WebRoot) => {
-  let running = true
-  let reads = 0
-  const problems: Array<string> = []
-  const loop = (async () => {
-    while (running) {
-      try {
-        const c = readCatalog(w)
-        if (c) {
-          for (const p of Object.values(c.images.products)) {
-            for (const v of Object.values(p.versions)) {
-              for (const item of Object.values(v.items)) if (!existsSync(join(w.root, item.path))) problems.push(`missing ${item.path}`)
-            }
-          }
-          reads++
-        }
-      } catch (e) {
-        problems.push(String(e))
-      }
-      await sleep(5)
-    }
-  })()
-  return {
-    stop: async () => {
-      running = false
-      await loop
-      return { reads, problems }
-    }
-  }
-}
 
 const prune = (w: WebRoot, config: string, ...args: Array<string>) =>
   runBinAsync(["--log-file", join(w.root, "prune.log"), "--config", config, "prune", "--img-dir", w.images, "--streams-dir", w.streams, "--state-dir", join(w.root, "state"), ...args])
@@ -57,7 +25,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("prune beside watch", () 
     const config = join(w.root, "config.toml")
     writeFileSync(config, "[prune]\ngrace_hours = 0.002\n")
     const watch = startWatch(w, { config, reconcileInterval: "1" })
-    const checker = startFileChecker(w)
+    const checker = startReader(w, { files: true })
     let seen: Awaited<ReturnType<typeof checker.stop>> = { reads: 0, problems: [] }
     try {
       await waitFor("the first catalog", () => publishedVersions(w).length === 3, 60_000)
@@ -90,7 +58,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("prune beside watch", () 
     addContainer(w, deb(versions[0]!), "r0")
     addContainer(w, deb(versions[1]!), "r1")
     let watch = startWatch(w, { config })
-    const checker = startFileChecker(w)
+    const checker = startReader(w, { files: true })
     let seen: Awaited<ReturnType<typeof checker.stop>> = { reads: 0, problems: [] }
     try {
       await waitFor("two versions", () => publishedVersions(w).length === 2, 60_000)

@@ -28,8 +28,11 @@ import { lifecycleOptions, resolveFolders } from "./Update.js"
 
 const hourMs = 3_600_000
 
-const nonNegative = (flag: string, value: Option.Option<number>) =>
-  Option.isSome(value) && !(value.value >= 0) ? Effect.fail(new UsageError({ reason: `${flag} must be a number of at least 0, not ${value.value}` })) : Effect.void
+/** A number of hours of at least 0 (`--grace`), or above 0 (`--dangling 0` would delete uploads going on). */
+const hours = (flag: string, value: Option.Option<number>, zero: boolean) =>
+  Option.isSome(value) && !(zero ? value.value >= 0 : value.value > 0)
+    ? Effect.fail(new UsageError({ reason: `${flag} must be a number of hours ${zero ? "of at least 0" : "above 0"}, not ${value.value}` }))
+    : Effect.void
 
 const graceOption = Options.float("grace").pipe(
   Options.withDescription("Hours a withdrawn version's files stay on disk, still served, before they are deleted (default 6; config key prune.grace_hours)"),
@@ -54,8 +57,8 @@ interface Run {
 /** Withdraws, writes the catalog, deletes what is due and what dangles: all under the writer lock. */
 const lifecycle = ({ flags, select }: Run) =>
   Effect.gen(function* () {
-    yield* nonNegative("--grace", flags.grace)
-    yield* nonNegative("--dangling", flags.dangling)
+    yield* hours("--grace", flags.grace, true)
+    yield* hours("--dangling", flags.dangling, false)
     const { file } = yield* LoadedConfig
     const folders = yield* resolveFolders(flags)
     const path = yield* Path.Path
@@ -98,7 +101,7 @@ const lifecycle = ({ flags, select }: Run) =>
       if (Option.isSome(current)) yield* store.write(folders.streamsDir, CatalogText.of(withoutVersions(images, imagesPath, withdrawnKeys)).files(), { checkDisk: true })
       for (const w of chosen) yield* Effect.logInfo(`withdrew ${w.key} from the catalog (${w.reason}); its files are deleted after ${graceHours} h`)
       // the due ones were left out of the catalog just written (and of every one since their withdrawal)
-      const deleted = yield* carryOutDeletions({ imagesDir, stateDir }, due, now)
+      const { deleted } = yield* carryOutDeletions({ imagesDir, stateDir }, due, now)
       const dangled = yield* dangling(false)
       const waiting = (yield* readWithdrawals(stateDir)).size
       yield* Effect.logInfo(`withdrew ${chosen.length} version(s), deleted ${deleted} withdrawn and ${dangled.length} dangling folder(s); ${waiting} wait for their grace period`)

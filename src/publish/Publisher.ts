@@ -405,6 +405,11 @@ export class Publisher {
     return this.memory
   }
 
+  /** The number of the last generation (no walk over the versions, unlike `status`). */
+  generationNumber(): number {
+    return this.generation
+  }
+
   /** The catalog last committed lists this version folder. */
   isCommitted(key: string): boolean {
     return this.inCommitted.get(key) !== undefined

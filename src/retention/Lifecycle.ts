@@ -71,15 +71,18 @@ export const recordWithdrawals = (
 /**
  * Deletes the files of these due withdrawals, none of which the catalog lists any more. A deletion done (or
  * found done, or made moot by a new upload) ends its record; one that fails is logged and tried again later.
+ * Returns how many were deleted and how many failed.
  */
 export const carryOutDeletions = (folders: LifecycleFolders, due: ReadonlyArray<WithdrawnVersion>, at: number) =>
   Effect.gen(function* () {
     const deleter = yield* Deleter
     const lines: Array<WithdrawalLine> = []
+    let failed = 0
     for (const w of due) {
       const outcome = yield* Effect.either(deleter.deleteVersion(folders.imagesDir, w.key, w.files))
       if (outcome._tag === "Left") {
         yield* Effect.logWarning(`${outcome.left.message}; tried again later`)
+        failed++
         continue
       }
       if (outcome.right === "deleted") {
@@ -93,7 +96,7 @@ export const carryOutDeletions = (folders: LifecycleFolders, due: ReadonlyArray<
       }
     }
     yield* appendWithdrawals(folders.stateDir, lines).pipe(Effect.catchAll((e) => Effect.logWarning(`${e.message}; the deletions are done, and will be found done again`)))
-    return lines.filter((l) => "deleted" in l).length
+    return { deleted: lines.filter((l) => "deleted" in l).length, failed }
   })
 
 /**

@@ -133,6 +133,9 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         let readError: string | undefined
         /** The generation retention last looked at: it looks again after each new one. */
         let retainedAt = -1
+        /** After a deletion that failed (a busy or read-only file system), the next try, a minute on. */
+        let deletionsRetryAt = 0
+        const retentionOn = retention.policy.keep !== undefined || retention.policy.maxAgeDays !== undefined
 
         /** Reads the withdrawals again if someone (`prune`, `remove`, this service) appended to them. */
         const syncWithdrawals = Effect.gen(function* () {
@@ -153,8 +156,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
 
         /** The retention policy, after a generation: what it withdraws leaves the catalog in this turn. */
         const retain = Effect.gen(function* () {
-          const generation = publisher.status().generation
-          if (generation === retainedAt) return
+          const generation = publisher.generationNumber()
+          if (!retentionOn || generation === retainedAt) return
           retainedAt = generation
           const listed = publisher.catalogKeys().map((key) => ({ key, product: key.split("/").slice(0, 4).join(":"), version: key.split("/")[4]! }))
           const chosen = toWithdraw(listed, retention.policy, yield* now)
@@ -169,9 +172,11 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         /** Deletes the files whose grace period is over, of versions the committed catalog no longer lists. */
         const unlisted = () => [...withdrawals.values()].filter((w) => !publisher.isCommitted(w.key))
         const deleteDue = Effect.gen(function* () {
-          const due = dueDeletions(unlisted(), retention.graceMs, yield* now)
+          const t = yield* now
+          const due = t < deletionsRetryAt ? [] : dueDeletions(unlisted(), retention.graceMs, t)
           if (due.length === 0) return
-          yield* carryOutDeletions(folders, due, yield* now)
+          const { failed } = yield* carryOutDeletions(folders, due, t)
+          if (failed > 0) deletionsRetryAt = t + 60_000
           yield* syncWithdrawals
         })
 
@@ -217,8 +222,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           const due = publisher.nextDue()
           if (due !== undefined && due <= t) return "versions" as const
           if ((yield* withdrawalStamp(options.stateDir)) !== withdrawalsRead) return "withdrawals" as const
-          const deletion = nextDeletion(unlisted(), retention.graceMs)
-          return deletion !== undefined && deletion <= t ? ("deletions" as const) : undefined
+          const deletion = withdrawals.size === 0 ? undefined : nextDeletion(unlisted(), retention.graceMs)
+          return deletion !== undefined && Math.max(deletion, deletionsRetryAt) <= t ? ("deletions" as const) : undefined
         })
 
         const writeStatus = (s: PublisherStatus) => Effect.gen(function* () {

@@ -72,7 +72,8 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server prune a
     const bad: Array<[Array<string>, RegExp]> = [
       [["prune", "--keep", "0"], /--keep must be at least 1/],
       [["prune", "--max-age", "-1"], /--max-age must be a number of days above 0/],
-      [["prune", "--grace", "-2"], /--grace must be a number of at least 0/],
+      [["prune", "--grace", "-2"], /--grace must be a number of hours of at least 0, not -2/],
+      [["prune", "--dangling", "0"], /--dangling must be a number of hours above 0, not 0/],
       [["remove", "debian:bookworm:amd64:default@20990101_10:00"], /no published version debian:bookworm:amd64:default@20990101_10:00/],
       [["remove", "deadbeefdeadbeef"], /no published version with fingerprint deadbeefdeadbeef/],
       [["remove", "bookworm"], /neither PRODUCT@VERSION .* nor a fingerprint/],
@@ -121,4 +122,20 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server prune a
     expect(existsSync(fresh)).toBe(true)
     expect(publishedVersions(w)).toHaveLength(4)
   })
+
+  it("a bad [prune] table in the config file stops it with the key in full and its line", async () => {
+    const w = setUp()
+    const config = join(w.root, "bad.toml")
+    const cases: Array<[string, RegExp]> = [
+      ['compat = "both"\n[prune]\nkeep = 0\n', /line 3: prune\.keep: Expected a number greater than or equal to 1, actual 0/],
+      ["[prune]\nkepp = 1\n", /line 2: unknown key 'prune\.kepp' \(known keys: keep, max_age_days, grace_hours, dangling_hours\)/]
+    ]
+    for (const [text, message] of cases) {
+      writeFileSync(config, text)
+      const { code, stderr } = await runBinAsync(["--log-file", join(w.root, "l.log"), "--config", config, "prune", ...common(w)])
+      expect(code).not.toBe(0)
+      expect(stderr.trim()).toMatch(message)
+      expect(stderr.trim().split("\n")).toHaveLength(1)
+    }
+  }, 60_000)
 })

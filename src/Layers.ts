@@ -9,6 +9,7 @@ import { Indexer } from "./indexer/Indexer.js"
 import { VersionHasher } from "./indexer/VersionHasher.js"
 import { WriterLock } from "./indexer/WriterLock.js"
 import { MirrorPush } from "./mirror/MirrorPush.js"
+import { Deleter } from "./retention/Deleter.js"
 import { Generations } from "./publish/Generations.js"
 import { Metadata } from "./tree/Metadata.js"
 import { Scanner } from "./tree/Scanner.js"
@@ -17,7 +18,7 @@ import { WatchService } from "./watch/WatchService.js"
 
 /** Scanning, metadata, hashing, the catalog store and its lock, and the generations stream: what `update` uses (`Indexer.rebuild`). */
 export const IndexerLive = Indexer.Default.pipe(
-  Layer.provideMerge(Layer.mergeAll(Scanner.Default, CatalogStore.Default, WriterLock.Default, Generations.Default, VersionHasher.Default)),
+  Layer.provideMerge(Layer.mergeAll(Scanner.Default, CatalogStore.Default, WriterLock.Default, Generations.Default, VersionHasher.Default, Deleter.Default)),
   Layer.provideMerge(Layer.mergeAll(Metadata.Default, Hasher.Default))
 )
 

@@ -4,7 +4,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect } from "effect"
 import { cli } from "./cli/Cli.js"
-import { describeFailure } from "./cli/Failure.js"
+import { describeFailure, UsageError } from "./cli/Failure.js"
 
 cli(process.argv).pipe(
   // the CLI already printed usage errors; any other failure is one clear line, never a stack trace
@@ -12,8 +12,8 @@ cli(process.argv).pipe(
     Effect.sync(() => {
       // SIGTERM and SIGINT interrupt the program: a clean stop, exit 0
       if (Cause.isInterruptedOnly(cause)) return
-      process.exitCode = 1
       const failure = Cause.squash(cause)
+      process.exitCode = failure instanceof UsageError ? 2 : 1
       if (ValidationError.isValidationError(failure)) return
       process.stderr.write(`lxd-image-server: ${describeFailure(failure)}\n`)
     })

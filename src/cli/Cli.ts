@@ -6,6 +6,7 @@ import { GlobalLive, root } from "./Global.js"
 import { init } from "./Init.js"
 import { list } from "./List.js"
 import { mirror } from "./Mirror.js"
+import { prune, remove } from "./Prune.js"
 import { serve } from "./Serve.js"
 import { add } from "./Add.js"
 import { update } from "./Update.js"
@@ -15,7 +16,7 @@ import { reload, watch } from "./Watch.js"
 export const version = "0.1.0"
 
 export const command = root.pipe(
-  Command.withSubcommands([init, update, add, watch, reload, serve, list, verify, mirror]),
+  Command.withSubcommands([init, update, add, watch, reload, serve, list, verify, prune, remove, mirror]),
   Command.provide(Layer.provideMerge(InspectLive, WatchLive)),
   Command.provide((options) => GlobalLive(options))
 )

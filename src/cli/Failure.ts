@@ -1,3 +1,12 @@
+import { Data } from "effect"
+
+/** Bad input on the command line: one line, exit status 2, nothing changed. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
+
 /** One readable line for a failure that stops a command. */
 export const describeFailure = (failure: unknown): string => {
   // a wrapper without words of its own (the HTTP server's ServeError, say) is described by its cause

@@ -14,8 +14,7 @@ import { readSnapshot } from "../inspect/Verifier.js"
 import { journalFileName, replay } from "../publish/Journal.js"
 import { type FoundPlan, Scanner } from "../tree/Scanner.js"
 import { LoadedConfig } from "./Global.js"
-import { folderOptions, resolveFolders } from "./Update.js"
-import { stateDirOption } from "./Watch.js"
+import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
 
 export const inspectOptions = { ...folderOptions, stateDir: stateDirOption }
 

@@ -11,8 +11,7 @@ import { MirrorPush } from "../mirror/MirrorPush.js"
 import { failed, started, statusOf, statusTable, succeeded } from "../mirror/MirrorState.js"
 import { statusFileName } from "../watch/WatchService.js"
 import { LoadedConfig } from "./Global.js"
-import { folderOptions, resolveFolders } from "./Update.js"
-import { stateDirOption } from "./Watch.js"
+import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
 
 const mirrorOptions = { ...folderOptions, stateDir: stateDirOption }
 

@@ -6,6 +6,7 @@ import { writableStateDir } from "../config/StateDir.js"
 import { HttpsServerLive } from "../server/HttpServe.js"
 import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
 import { pageSite } from "../page/PageWriter.js"
+import { watchRetention } from "./Watch.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
@@ -57,7 +58,8 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
             page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat }),
             stateDir,
             settle: Duration.seconds(setting(file, "settle")),
-            reconcileEvery: Duration.seconds(setting(file, "reconcile_interval"))
+            reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),
+            retention: watchRetention(file)
           })
         ],
         { concurrency: "unbounded", discard: true }

@@ -6,6 +6,7 @@ import { Indexer } from "../indexer/Indexer.js"
 import { defaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
 import { pageSite } from "../page/PageWriter.js"
+import { readableStateDir } from "../config/StateDir.js"
 
 
 /** The folder options shared by `update` and `watch`. */
@@ -25,6 +26,16 @@ export const folderOptions = {
     Options.optional
   )
 }
+
+/** The state folder: the publisher's journal, the withdrawals, the mirrors' state, status.json. */
+export const stateDirOption = Options.directory("state-dir").pipe(
+  Options.withAlias("state_dir"),
+  Options.withDescription(`Where the journal of hashes, refusals and generations, the withdrawals, the mirrors' state and status.json are kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),
+  Options.optional
+)
+
+/** The folder options of the commands that change the catalog: the folders and the state folder. */
+export const lifecycleOptions = { ...folderOptions, stateDir: stateDirOption }
 
 export const resolveFolders = (flags: {
   readonly imgDir: typeof folderOptions.imgDir extends Options.Options<infer A> ? A : never
@@ -49,11 +60,13 @@ export const resolveFolders = (flags: {
     }
   })
 
-export const update = Command.make("update", folderOptions, (flags) =>
+export const update = Command.make("update", lifecycleOptions, (flags) =>
   Effect.gen(function* () {
     const options = yield* resolveFolders(flags)
+    const { file } = yield* LoadedConfig
     const indexer = yield* Indexer
+    const stateDir = yield* readableStateDir(setting(file, "state_dir", flags.stateDir))
     // stopped before it wrote: not a success for `update && …`
-    yield* indexer.rebuild(options).pipe(Effect.onInterrupt(() => Effect.sync(() => (process.exitCode = 130))))
+    yield* indexer.rebuild(options, stateDir).pipe(Effect.onInterrupt(() => Effect.sync(() => (process.exitCode = 130))))
   })
 ).pipe(Command.withDescription("Rebuild index.json and images.json from the images folder, hashing every file"))

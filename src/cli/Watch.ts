@@ -2,21 +2,14 @@
 import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Queue } from "effect"
-import { loadConfigFile } from "../config/AppConfig.js"
+import { type ConfigFile, loadConfigFile } from "../config/AppConfig.js"
 import { writableStateDir } from "../config/StateDir.js"
 import { mirrorTargets } from "../mirror/MirrorConfig.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
-import { WatchService } from "../watch/WatchService.js"
-import { defaults, setting } from "../config/Settings.js"
+import { type WatchRetention, WatchService } from "../watch/WatchService.js"
+import { defaults, pruneSetting, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
-import { folderOptions, resolveFolders } from "./Update.js"
-
-/** The state folder option, shared with the commands that read what `watch` remembers. */
-export const stateDirOption = Options.directory("state-dir").pipe(
-  Options.withAlias("state_dir"),
-  Options.withDescription(`Where the journal of hashes, refusals and generations, status.json and the mirrors' state are kept (default ${defaults.state_dir}, else a per-user folder; config key state_dir)`),
-  Options.optional
-)
+import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
 
 const watchOptions = {
   ...folderOptions,
@@ -35,6 +28,16 @@ const watchOptions = {
   )
 }
 
+/** `[prune]` of the config file, as the service applies it: its policy is off unless the file sets one. */
+export const watchRetention = (file: ConfigFile): WatchRetention => {
+  const dangling = file.prune?.dangling_hours
+  return {
+    policy: { keep: file.prune?.keep, maxAgeDays: file.prune?.max_age_days },
+    graceMs: (pruneSetting(file, "grace_hours") ?? 0) * 3_600_000,
+    danglingMs: dangling === undefined ? undefined : dangling * 3_600_000
+  }
+}
+
 type WatchFlags = Command.Command.ParseConfig<typeof watchOptions>
 
 export const resolveWatch = (flags: WatchFlags) =>
@@ -46,7 +49,8 @@ export const resolveWatch = (flags: WatchFlags) =>
       pidfile: setting(file, "pidfile", flags.pidfile),
       settle: Duration.seconds(setting(file, "settle", flags.settle)),
       reconcileEvery: Duration.seconds(setting(file, "reconcile_interval", flags.reconcileInterval)),
-      mirrorTables: file.mirrors
+      mirrorTables: file.mirrors,
+      retention: watchRetention(file)
     }
   })
 

@@ -11,6 +11,14 @@ import { compatModes } from "../simplestreams/Compat.js"
 export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
 export const configPathEnv = "LXD_IMAGE_SERVER_CONFIG"
 
+/** `[prune]`: `prune`'s defaults, and `watch`'s policy (off there unless `keep` or `max_age_days` is set). */
+const PruneTable = Schema.Struct({
+  keep: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
+  max_age_days: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0))),
+  grace_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(0))),
+  dangling_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0)))
+})
+
 export const ConfigFile = Schema.Struct({
   log_file: Schema.optional(Schema.String),
   verbose: Schema.optional(Schema.Boolean),
@@ -31,6 +39,7 @@ export const ConfigFile = Schema.Struct({
   public_url: Schema.optional(
     Schema.String.pipe(Schema.filter((u) => u === "" || /^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(u), { message: () => "an https:// URL with no query (the URL clients add as the remote)" }))
   ),
+  prune: Schema.optional(PruneTable),
   compat: Schema.optional(
     Schema.Literal(...compatModes).annotations({
       message: (issue) => ({
@@ -91,9 +100,10 @@ export const parseConfigText = (path: string, text: string): Either.Either<Confi
     const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
     const keyPath = (issue?.path ?? []).map(String)
     const key = keyPath.length === 0 ? undefined : keyPath.join(".")
-    // a key unknown inside a mirror's table is told with the keys of a mirror's table
+    // a key unknown inside a table (a mirror's, `[prune]`) is told with the keys of that table
     const inMirror = keyPath[0] === "mirrors" && keyPath.length === 3
-    const known = Object.keys(inMirror ? MirrorTable.from.fields : ConfigFile.fields).join(", ")
+    const inPrune = keyPath[0] === "prune" && keyPath.length === 2
+    const known = Object.keys(inMirror ? MirrorTable.from.fields : inPrune ? PruneTable.fields : ConfigFile.fields).join(", ")
     const reason =
       issue === undefined
         ? error.message

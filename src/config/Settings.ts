@@ -26,7 +26,9 @@ export const defaults: Settings = {
   port: 443,
   http_port: 80,
   mirrors: {},
-  public_url: ""
+  public_url: "",
+  // max_age_days and dangling_hours: no default, off unless given
+  prune: { keep: 3, grace_hours: 6 }
 }
 
 /**
@@ -42,3 +44,12 @@ export const setting = <K extends keyof ConfigFile>(
   flag: Option.Option<Settings[K]> = Option.none(),
   fallback: Settings[K] = defaults[key]
 ): Settings[K] => Option.getOrElse(flag, () => (file[key] as Settings[K] | undefined) ?? fallback)
+
+type PruneSettings = NonNullable<ConfigFile["prune"]>
+
+/** A `[prune]` setting: the flag, else the config file's key, else the default (undefined: off). */
+export const pruneSetting = <K extends keyof PruneSettings>(
+  file: ConfigFile,
+  key: K,
+  flag: Option.Option<NonNullable<PruneSettings[K]>> = Option.none()
+): PruneSettings[K] => Option.getOrElse(flag, () => file.prune?.[key] ?? defaults.prune[key])

@@ -23,3 +23,16 @@ export const writableStateDir = (wanted: string) =>
     if (!(yield* usable(fallback))) yield* Effect.fail(new Error(`no writable state folder (tried ${wanted} and ${fallback})`))
     return fallback
   })
+
+/**
+ * The state folder a reader uses (`update` reads the withdrawals): the given one when it exists, else the
+ * per-user one `watch` falls back to when that exists, else the given one. Creates nothing.
+ */
+export const readableStateDir = (wanted: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    if (yield* fs.exists(wanted).pipe(Effect.orElseSucceed(() => false))) return wanted
+    const fallback = userStateDir(path)
+    return (yield* fs.exists(fallback).pipe(Effect.orElseSucceed(() => false))) ? fallback : wanted
+  })

@@ -10,6 +10,7 @@ import { makePublishShell } from "../publish/PublishShell.js"
 import { Publisher, versionKeyOf } from "../publish/Publisher.js"
 import type { Compat } from "../simplestreams/Compat.js"
 import { Scanner } from "../tree/Scanner.js"
+import { readWithdrawals } from "../retention/WithdrawalLog.js"
 import { catalogVersionDirs } from "./Catalog.js"
 import { CatalogStore } from "./CatalogStore.js"
 import { CatalogText } from "./CatalogText.js"
@@ -73,8 +74,11 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         return relative.split(path.sep).join("/")
       })
 
-    /** Scans and hashes everything, then writes the catalog, holding the writer lock throughout. */
-    const rebuild = (options: IndexerOptions) =>
+    /**
+     * Scans and hashes everything, then writes the catalog, holding the writer lock throughout. The versions
+     * the state folder's withdrawals name stay out while they wait for deletion.
+     */
+    const rebuild = (options: IndexerOptions, stateDir?: string) =>
       Effect.gen(function* () {
         const started = Date.now()
         const imagesDir = path.resolve(options.imagesDir)
@@ -85,6 +89,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         const current = yield* store.readImages(options.streamsDir)
         const incumbents = current._tag === "Some" ? catalogVersionDirs(current.value, imagesPath) : new Set<string>()
         const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs: 0 }, undefined, incumbents)
+        if (stateDir !== undefined) publisher.withhold(yield* readWithdrawals(stateDir))
         const text = new CatalogText()
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "fail" })
         yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, yield* Clock.currentTimeMillis))

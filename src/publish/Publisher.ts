@@ -101,7 +101,14 @@ interface Pending {
 /** Backoff of catalog writes that fail (a full disk, EIO): 1 s, 2 s, 4 s … up to a minute. */
 export const writeBackoffMs = (failures: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, failures - 1))
 
-const filesOf = (plan: FoundPlan): ReadonlyArray<FileIdentity> => planFiles(plan).map(justIdentity)
+/** The identities of a version's files (metadata, rootfs, sums): how the memory and the withdrawal record know them. */
+export const filesOf = (plan: FoundPlan): ReadonlyArray<FileIdentity> => planFiles(plan).map(justIdentity)
+
+/** A version folder withdrawn by `prune`, `remove` or retention: not published while it holds these files. */
+export interface Withheld {
+  readonly files: ReadonlyArray<FileIdentity>
+  readonly reason: string
+}
 
 /** No file was modified within the settle window. An mtime in the future is no writer of this host: events decide then. */
 const lastModified = (plan: FoundPlan, now: number): number =>
@@ -132,6 +139,7 @@ export class Publisher {
   /** What was said of each version folder ("" for paths above them), so that each refusal is said once. */
   private readonly told = new Map<string, Map<string, string>>()
   private readonly withdrawReason = new Map<string, string>()
+  private withheld: ReadonlyMap<string, Withheld> = new Map()
   private generation: number
   private committedAt: number | undefined
   private trouble: WriteTrouble | undefined
@@ -160,6 +168,23 @@ export class Publisher {
   }
 
   // ---- inputs ----
+
+  /**
+   * The withdrawals in force now (all of them, replacing those given before). A listed version whose files are
+   * the withdrawn ones leaves the catalog and stays out; one no longer listed (its files deleted or replaced)
+   * is looked at again.
+   */
+  withhold(records: ReadonlyMap<string, Withheld>): Array<Command> {
+    const out: Array<Command> = []
+    const released = [...this.withheld.keys()].filter((key) => !records.has(key))
+    this.withheld = records
+    for (const [key, w] of records) {
+      const known = this.memory.get(key)
+      if (this.catalog.has(key) && known && sameIdentities(known.files, w.files)) this.withdraw(key, w.reason, out)
+    }
+    if (released.length > 0) out.push({ _tag: "Scan", keys: released })
+    return out
+  }
 
   /** A file event under this version folder: it is looked at once it has been quiet for the settle window. */
   touched(key: string, at: number): void {
@@ -191,6 +216,13 @@ export class Publisher {
     }
     const plan = scan.plan
     const files = filesOf(plan)
+    const held = this.withheld.get(key)
+    if (held && sameIdentities(held.files, files)) {
+      // withdrawn: its files stay on disk for the clients that still hold the old catalog, unlisted
+      this.pending.delete(key)
+      this.withdraw(key, held.reason, out)
+      return out
+    }
     const known = this.memory.get(key)
     const p = this.pending.get(key)
     if (known && sameIdentities(known.files, files)) {
@@ -341,6 +373,11 @@ export class Publisher {
     return [...this.byProduct.keys()]
   }
 
+  /** The hashed version of a folder, as remembered (listed or not). */
+  remembered(key: string): Remembered | undefined {
+    return this.memory.get(key)
+  }
+
   /** Version folders of the current catalog. */
   catalogKeys(): ReadonlyArray<string> {
     return [...this.catalog.keys()]
@@ -366,6 +403,16 @@ export class Publisher {
 
   memoryEntries(): ReadonlyMap<string, Remembered> {
     return this.memory
+  }
+
+  /** The number of the last generation (no walk over the versions, unlike `status`). */
+  generationNumber(): number {
+    return this.generation
+  }
+
+  /** The catalog last committed lists this version folder. */
+  isCommitted(key: string): boolean {
+    return this.inCommitted.get(key) !== undefined
   }
 
   committedKeys(): ReadonlyArray<string> {

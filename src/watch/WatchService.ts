@@ -23,12 +23,27 @@ import { Generations, logGenerations } from "../publish/Generations.js"
 import { openJournal } from "../publish/Journal.js"
 import { makePublishShell } from "../publish/PublishShell.js"
 import { Publisher, type PublisherStatus, versionKeyOf } from "../publish/Publisher.js"
+import { Deleter } from "../retention/Deleter.js"
+import { carryOutDeletions, deleteDangling, recordWithdrawals } from "../retention/Lifecycle.js"
+import { dueDeletions, nextDeletion, type RetentionPolicy, toWithdraw } from "../retention/Retention.js"
+import { readWithdrawals, withdrawalStamp, type WithdrawnVersion } from "../retention/WithdrawalLog.js"
 import { Scanner } from "../tree/Scanner.js"
 import { startPageWriter, webRootOf } from "../page/PageWriter.js"
 import { type TreeEvent, watchTree } from "./Watcher.js"
 
+/** What `watch` does after publishing: `[prune]` of the config file. */
+export interface WatchRetention {
+  /** The policy applied after each generation: off when it sets no limit. */
+  readonly policy: RetentionPolicy
+  /** Withdrawn versions' files are deleted this long after they left the catalog. */
+  readonly graceMs: number
+  /** Hidden and refused folders unchanged this long are deleted at each full reconcile; undefined: never. */
+  readonly danglingMs?: number | undefined
+}
+
 export interface WatchOptions extends IndexerOptions {
   readonly stateDir: string
+  readonly retention?: WatchRetention | undefined
   /** A version is published once no file of it changed for this long. */
   readonly settle: Duration.Duration
   /** The whole tree is reconciled this often, events or not. */
@@ -86,7 +101,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
     const scanner = yield* Scanner
     const store = yield* CatalogStore
     const lock = yield* WriterLock
-    const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher | MirrorPush>()
+    const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher | MirrorPush | Deleter>()
 
     /** Runs until interrupted; fails only when the service itself cannot go on (no images folder, the watcher gone). */
     const run = (options: WatchOptions) =>
@@ -129,6 +144,68 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         /** images.json as this service left it: anything else means another writer (update) wrote. */
         let ourStamp: string | undefined
         let lastStatus = ""
+        const retention: WatchRetention = options.retention ?? { policy: {}, graceMs: 6 * 3_600_000 }
+        const folders = { imagesDir, stateDir: options.stateDir }
+        /** The withdrawals in force, as last read, and the log's stamp then: read again whenever it changes. */
+        let withdrawals: ReadonlyMap<string, WithdrawnVersion> = new Map()
+        let withdrawalsRead: string | undefined
+        /** Said once while it lasts. */
+        let readError: string | undefined
+        /** The generation retention last looked at: it looks again after each new one. */
+        let retainedAt = -1
+        /** After a deletion that failed (a busy or read-only file system), the next try, a minute on. */
+        let deletionsRetryAt = 0
+        const retentionOn = retention.policy.keep !== undefined || retention.policy.maxAgeDays !== undefined
+
+        /** Reads the withdrawals again if someone (`prune`, `remove`, this service) appended to them. */
+        const syncWithdrawals = Effect.gen(function* () {
+          const stamp = yield* withdrawalStamp(options.stateDir)
+          if (stamp === withdrawalsRead) return
+          const read = yield* Effect.either(readWithdrawals(options.stateDir))
+          // the withdrawals known stay in force: none is published again for a log that cannot be read
+          if (read._tag === "Left") {
+            if (read.left.message !== readError) yield* Effect.logError(`${read.left.message}; tried again each turn`)
+            readError = read.left.message
+            return
+          }
+          readError = undefined
+          withdrawalsRead = stamp
+          withdrawals = read.right
+          yield* shell.run(publisher.withhold(withdrawals))
+        })
+
+        /** The retention policy, after a generation: what it withdraws leaves the catalog in this turn. */
+        const retain = Effect.gen(function* () {
+          const generation = publisher.generationNumber()
+          if (!retentionOn || generation === retainedAt) return
+          retainedAt = generation
+          const listed = publisher.catalogKeys().map((key) => ({ key, product: key.split("/").slice(0, 4).join(":"), version: key.split("/")[4]! }))
+          const chosen = toWithdraw(listed, retention.policy, yield* now)
+          if (chosen.length === 0) return
+          const files = chosen.map((w) => ({ ...w, files: publisher.remembered(w.key)?.files ?? [] }))
+          yield* recordWithdrawals(options.stateDir, files, yield* now).pipe(
+            Effect.catchAll((e) => Effect.logError(`${e.message}: retention withdraws nothing until it can record what it withdraws`))
+          )
+          yield* syncWithdrawals
+        })
+
+        /** Deletes the files whose grace period is over, of versions the committed catalog no longer lists. */
+        const unlisted = () => [...withdrawals.values()].filter((w) => !publisher.isCommitted(w.key))
+        const deleteDue = Effect.gen(function* () {
+          const t = yield* now
+          const due = t < deletionsRetryAt ? [] : dueDeletions(unlisted(), retention.graceMs, t)
+          if (due.length === 0) return
+          const { failed } = yield* carryOutDeletions(folders, due, t)
+          if (failed > 0) deletionsRetryAt = t + 60_000
+          yield* syncWithdrawals
+        })
+
+        const deleteDanglingFolders = Effect.gen(function* () {
+          if (retention.danglingMs === undefined) return
+          const listed = new Set(publisher.catalogKeys())
+          const refused = publisher.status().refused.flatMap((r) => versionKeyOf(r.path) ?? []).filter((k) => !listed.has(k) && !withdrawals.has(k))
+          yield* deleteDangling(imagesDir, refused, retention.danglingMs, yield* now, false)
+        })
 
         /** The whole tree: scan, hash what changed, drop what is gone, write. */
         const reconcile = (reason: string) =>
@@ -163,7 +240,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           if (treeDueAt !== undefined && t >= treeDueAt) return "tree" as const
           if (t - lastReconcile >= Duration.toMillis(options.reconcileEvery)) return "timer" as const
           const due = publisher.nextDue()
-          return due !== undefined && due <= t ? ("versions" as const) : undefined
+          if (due !== undefined && due <= t) return "versions" as const
+          if ((yield* withdrawalStamp(options.stateDir)) !== withdrawalsRead) return "withdrawals" as const
+          const deletion = withdrawals.size === 0 ? undefined : nextDeletion(unlisted(), retention.graceMs)
+          return deletion !== undefined && Math.max(deletion, deletionsRetryAt) <= t ? ("deletions" as const) : undefined
         })
 
         const writeStatus = (s: PublisherStatus) => Effect.gen(function* () {
@@ -177,6 +257,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         const turn = Effect.gen(function* () {
           if ((yield* workDue) === undefined) return
           yield* Effect.gen(function* () {
+            // withdrawals first: another writer's are honoured before anything is written
+            yield* syncWithdrawals
             // looked at again under the lock: another writer may have finished meanwhile
             const work = yield* workDue
             if (work === "another writer") {
@@ -185,11 +267,15 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             } else if (work === "tree") {
               treeDueAt = undefined
               yield* reconcile("start or changes above version folders")
+              yield* deleteDanglingFolders
             } else if (work === "timer") {
               yield* reconcile("timer")
+              yield* deleteDanglingFolders
             } else if (work === "versions") {
               yield* shell.run(publisher.tick(yield* now))
             }
+            yield* retain
+            yield* deleteDue
             ourStamp = yield* store.stamp(options.streamsDir)
           }).pipe(lock.withLock(options.streamsDir))
           // every write of images.json, a generation or not (the first at start, one after another writer),

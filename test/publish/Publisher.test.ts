@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Either, TestClock } from "effect"
 import type { HashedVersion } from "../../src/indexer/Catalog.js"
-import { type Command, Publisher, writeBackoffMs } from "../../src/publish/Publisher.js"
+import { type Command, filesOf, Publisher, writeBackoffMs } from "../../src/publish/Publisher.js"
 import { refusal, versionDir, type VersionRef } from "../../src/tree/Layout.js"
 import type { FoundPlan } from "../../src/tree/Scanner.js"
 
@@ -192,6 +192,30 @@ describe("Publisher", () => {
     expect(tags(p.seen(key, { _tag: "Plan", plan: v }, 4000))).toEqual(["Remember"])
     p.committed(commitOf(p.tick(4000)), 4000)
     expect(p.product("debian:bookworm:amd64:default")?.aliases).toBe("debian/bookworm/default,debian/bookworm")
+  })
+
+  it("a withdrawn version leaves the catalog and stays out while it holds the withdrawn files; new files under its name are new", () => {
+    const p = new Publisher(options)
+    const old = plan(ref("20240101_10:00"))
+    const key = versionDir(old.ref)
+    publishNow(p, old, "a", 0)
+    const withheld = new Map([[key, { files: filesOf(old), reason: "retention: keep the newest 1 version" }]])
+    expect(p.withhold(withheld)).toEqual([])
+    const draft = commitOf(p.tick(10))
+    expect(draft.withdrawn).toEqual([key])
+    expect(p.committed(draft, 10)?.withdrawn).toEqual([{ key, at: 10, reason: "retention: keep the newest 1 version" }])
+    // a reconcile (watch) or a fresh publisher (update) sees the same files: not hashed, not listed
+    expect(p.treeSeen([old], [], 20)).toEqual([])
+    expect(p.tick(20)).toEqual([])
+    const fresh = new Publisher({ ...options, settleMs: 0 })
+    fresh.withhold(withheld)
+    expect(tags(fresh.treeSeen([old], [], 0))).toEqual([])
+    expect(fresh.catalogKeys()).toEqual([])
+    // uploaded again under the same name: other files, hashed and published
+    const again = plan(ref("20240101_10:00"), 0)
+    expect(tags(p.seen(key, { _tag: "Plan", plan: again }, 5000))).toEqual(["Hash"])
+    // the record ended (deleted): the folder is looked at again
+    expect(p.withhold(new Map())).toEqual([{ _tag: "Scan", keys: [key] }])
   })
 })
 

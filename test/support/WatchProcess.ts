@@ -73,6 +73,12 @@ export const publishedVersions = (w: WebRoot): ReadonlyArray<string> => {
   return Object.entries(c.images.products).flatMap(([key, p]) => Object.keys(p.versions).map((v) => `${key.split(":").join("/")}/${v}`))
 }
 
+/** A reader's check: every file the catalog names exists under the web root `root`. */
+export const filesExist = (root: string) => ({ images }: Catalog): ReadonlyArray<string> =>
+  Object.values(images.products).flatMap((p) =>
+    Object.values(p.versions).flatMap((v) => Object.values(v.items).flatMap((item) => (existsSync(join(root, item.path)) ? [] : [`missing ${item.path}`])))
+  )
+
 /**
  * Reads index.json and images.json in a loop until stopped: every read must parse as a whole catalog, and
  * pass `check` (which answers the problems it sees) when one is given.

@@ -6,13 +6,26 @@ import { FileSystem } from "@effect/platform"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
 import { compatModes } from "../simplestreams/Compat.js"
+import { logFormats } from "./Logging.js"
 
 export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
 export const configPathEnv = "LXD_IMAGE_SERVER_CONFIG"
 
+/** A string among a few, with a message that lists them. */
+function oneOf<const L extends ReadonlyArray<string>>(literals: L) {
+  return Schema.Literal(...literals).annotations({
+    message: (issue) => ({
+      message: `Expected one of ${literals.map((m) => `"${m}"`).join(", ")}, actual ${JSON.stringify(issue.actual)}`,
+      override: true
+    })
+  })
+}
+
 export const ConfigFile = Schema.Struct({
   log_file: Schema.optional(Schema.String),
   verbose: Schema.optional(Schema.Boolean),
+  log_format: Schema.optional(oneOf(logFormats)),
+  quiet: Schema.optional(Schema.Boolean),
   img_dir: Schema.optional(Schema.String),
   streams_dir: Schema.optional(Schema.String),
   state_dir: Schema.optional(Schema.String),
@@ -26,14 +39,7 @@ export const ConfigFile = Schema.Struct({
   host: Schema.optional(Schema.String),
   port: Schema.optional(Schema.Int.pipe(Schema.between(1, 65535))),
   http_port: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
-  compat: Schema.optional(
-    Schema.Literal(...compatModes).annotations({
-      message: (issue) => ({
-        message: `Expected one of ${compatModes.map((m) => `"${m}"`).join(", ")}, actual ${JSON.stringify(issue.actual)}`,
-        override: true
-      })
-    })
-  )
+  compat: Schema.optional(oneOf(compatModes))
 })
 export type ConfigFile = typeof ConfigFile.Type
 

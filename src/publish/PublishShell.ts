@@ -9,6 +9,7 @@ import { aliasClashesOfKeys } from "../indexer/Catalog.js"
 import { CatalogStore, type StreamsWriteError } from "../indexer/CatalogStore.js"
 import type { CatalogText } from "../indexer/CatalogText.js"
 import { VersionHasher } from "../indexer/VersionHasher.js"
+import { Progress } from "../progress/Progress.js"
 import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
 import type { Journal } from "./Journal.js"
@@ -26,12 +27,29 @@ export interface ShellSettings {
   readonly journal?: Journal | undefined
 }
 
+/** The files of versions and their bytes, as the scan saw them: what hashing them reads, for a progress line. */
+export const planTotals = (plans: ReadonlyArray<FoundPlan>): { readonly files: number; readonly bytes: number } => {
+  let files = 0
+  let bytes = 0
+  for (const p of plans) {
+    for (const f of p.metadata) bytes += f.size
+    for (const f of p.rootfs) bytes += f.size
+    files += p.metadata.length + p.rootfs.length
+  }
+  return { files, bytes }
+}
+
 export const makePublishShell = (publisher: Publisher, text: CatalogText, settings: ShellSettings) =>
   Effect.gen(function* () {
     const scanner = yield* Scanner
     const versions = yield* VersionHasher
     const store = yield* CatalogStore
     const generations = yield* Generations
+    const progress = yield* Progress
+    const advance = (plan: FoundPlan) => {
+      const done = planTotals([plan])
+      return progress.advance(done.files, done.bytes)
+    }
     const toldClashes = new Set<string>()
     let hashedCount = 0
     const now = Clock.currentTimeMillis
@@ -102,6 +120,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
           Effect.gen(function* () {
             hashedCount++
             const result = yield* Effect.either(versions.hashVersion(plan, how))
+            yield* advance(plan)
             // bytes read from a file that was replaced or rewritten meanwhile are not that file's: again
             yield* answer(key, plan, result, !(yield* versions.stillSame(plan)))
           })
@@ -119,6 +138,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
           if (result === undefined) rest.push(c)
           else {
             hashedCount++
+            yield* advance(c.plan)
             // bytes read from a file that was replaced or rewritten meanwhile are not that file's: again
             answers.push(...publisher.hashed(c.key, c.plan, result, !versions.stillSameNow(c.plan), at))
           }

@@ -11,7 +11,7 @@ export const runBin = (args: ReadonlyArray<string>, options: { cwd?: string; env
     encoding: "utf8",
     timeout: 60_000
   })
-  // help output always carries ANSI escapes (@effect/cli has no NO_COLOR)
+  // help on a terminal carries ANSI styles; tests read words, so they never depend on how stdout is set up
   const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, "")
   return { code: result.status, stdout: plain(result.stdout), stderr: plain(result.stderr) }
 }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { binPath, runBin } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
@@ -146,6 +146,19 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "script"))("the progress l
     // the log lines are whole, each on a line of its own
     expect(out).toMatch(/\r?\n?\d{4}-\d\d-\d\dT\S+ INFO {2}wrote /)
     expect(out).not.toContain("\u001b[")
+  })
+
+  it("moves while a big image is read, before its version is done", () => {
+    const w = makeWebRoot()
+    const dir = addContainer(w, "debian/bookworm/amd64/default/20240101_10:00", "a")
+    // a VM disk of 384 MiB (sparse: the bytes are read and hashed all the same)
+    const disk = join(dir, "disk.qcow2")
+    writeFileSync(disk, Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]))
+    truncateSync(disk, 384 * 1024 * 1024)
+    const { code, out } = onTerminal(updateArgs(w))
+    expect(code).toBe(0)
+    const partial = out.split("\r").filter((s) => /\b0\/3 files {2}\d[\d.]* (KiB|MiB) \//.test(s))
+    expect(partial.length, out).toBeGreaterThan(0)
   })
 
   it("is absent when stderr is piped, and with --quiet on a terminal", () => {

@@ -6,7 +6,7 @@ import { Cause, Effect } from "effect"
 import { cli } from "./cli/Cli.js"
 import { describeFailure } from "./cli/Failure.js"
 import { withPlainConsole } from "./cli/PlainConsole.js"
-import { stderrIsJournal } from "./config/Logging.js"
+import { failureLine } from "./config/Logging.js"
 import { clearStatus } from "./progress/StatusLine.js"
 
 cli(process.argv).pipe(
@@ -21,7 +21,7 @@ cli(process.argv).pipe(
       process.exitCode = ValidationError.isValidationError(failure) ? 2 : 1
       if (ValidationError.isValidationError(failure)) return
       clearStatus()
-      process.stderr.write(`${stderrIsJournal() ? "<3>" : ""}lxd-image-server: ${describeFailure(failure)}\n`)
+      process.stderr.write(`${failureLine(describeFailure(failure))}\n`)
     })
   ),
   Effect.provide(NodeContext.layer),

@@ -77,6 +77,20 @@ export const stderrIsJournal = (env: NodeJS.ProcessEnv = process.env): boolean =
   }
 }
 
+/** The style stderr's log lines got, for the last line of a run that fails: set once the logger is built. */
+let stderrStyle: LineStyle | undefined
+
+/**
+ * The line that says why the program stops, in the style of the log lines before it: JSON in the json format,
+ * with the priority of an error under the journal, else `lxd-image-server: reason` (as before a logger exists,
+ * for a config file that cannot be read).
+ */
+export const failureLine = (reason: string, journal: boolean = stderrIsJournal()): string => {
+  const words = `lxd-image-server: ${reason}`
+  const style = stderrStyle ?? { format: "text", journal }
+  return style.format === "json" ? formatLogLine({ date: new Date(), level: LogLevel.Error, words }, style) : `${style.journal ? "<3>" : ""}${words}`
+}
+
 export interface LoggingOptions {
   readonly logFile: string | undefined
   readonly verbose: boolean
@@ -90,15 +104,16 @@ export const LoggingLive = (options: LoggingOptions): Layer.Layer<never, never, 
   Layer.unwrapScoped(
     Effect.gen(function* () {
       const level = Logger.minimumLogLevel(options.verbose ? LogLevel.Debug : LogLevel.Info)
-      const stderrStyle: LineStyle = { format: options.format, journal: options.journal }
-      const stderrLogger = Logger.map(lineLogger(stderrStyle), writeLine)
+      const style: LineStyle = { format: options.format, journal: options.journal }
+      stderrStyle = style
+      const stderrLogger = Logger.map(lineLogger(style), writeLine)
       const toStderr = Logger.replace(Logger.defaultLogger, stderrLogger)
       if (!options.logFile) return Layer.mergeAll(toStderr, level)
       const fileLines = lineLogger({ format: "text", journal: false })
       const fileLogger = yield* fileLines.pipe(PlatformLogger.toFile(options.logFile, { batchWindow: "100 millis" }), Effect.either)
       if (fileLogger._tag === "Left") {
         const words = `cannot open log file ${options.logFile}: ${fileLogger.left.message}`
-        writeLine(formatLogLine({ date: new Date(), level: LogLevel.Warning, words }, stderrStyle))
+        writeLine(formatLogLine({ date: new Date(), level: LogLevel.Warning, words }, style))
         return Layer.mergeAll(toStderr, level)
       }
       return Layer.mergeAll(Logger.replace(Logger.defaultLogger, Logger.zip(stderrLogger, fileLogger.right)), level)

@@ -125,6 +125,16 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("log lines of a real run"
     for (const l of stderr.trim().split("\n")) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\S+ (WARN|INFO) /)
   })
 
+  it("a fatal failure is an error line in the format chosen", () => {
+    const w = makeWebRoot()
+    const args = ["--config", join(w.root, "none.toml"), "--log-format", "json", "update", "--img-dir", w.images, "--streams-dir", join(w.root, "elsewhere")]
+    const { code, stderr } = raw(args)
+    expect(code).toBe(1)
+    const line = JSON.parse(stderr.trim()) as { level: string; message: string }
+    expect(line.level).toBe("error")
+    expect(line.message).toMatch(/^lxd-image-server: streams folder .* must end in streams\/v1/)
+  })
+
   it("a fatal failure under the journal is an error line", () => {
     const w = makeWebRoot()
     const { code, stderr } = underJournal(["--config", join(w.root, "none.toml"), "update", "--img-dir", w.images, "--streams-dir", join(w.root, "elsewhere")])

@@ -1,7 +1,9 @@
 /** The public API for programs that embed lxd-image-server: services, layers and the pure catalog rules. */
 export { IndexerLive, MirrorLive, WatchLive } from "./Layers.js"
 export { ConfigError, type ConfigFile, loadConfigFile, parseConfigText } from "./config/AppConfig.js"
-export { LoggingLive } from "./config/Logging.js"
+export { formatLogLine, type LogFormat, logFormats, LoggingLive, stderrIsJournal } from "./config/Logging.js"
+export { makeTerminalProgress, Progress, ProgressLive, type ProgressReporter, silentProgress } from "./progress/Progress.js"
+export { renderProgress } from "./progress/ProgressBar.js"
 export * from "./indexer/Catalog.js"
 export { type OpenedFile, Hasher, HashError, type HashJob, type HashJobResult, makeHasher } from "./indexer/Hasher.js"
 export { FoldersError, Indexer, type IndexerOptions, type RebuildSummary } from "./indexer/Indexer.js"

@@ -7,6 +7,7 @@ import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
 import { mirrorNameRule, Mirrors, MirrorTable } from "../mirror/MirrorConfig.js"
 import { compatModes } from "../simplestreams/Compat.js"
+import { logFormats } from "./Logging.js"
 
 export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
 export const configPathEnv = "LXD_IMAGE_SERVER_CONFIG"
@@ -19,9 +20,21 @@ const PruneTable = Schema.Struct({
   dangling_hours: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0)))
 })
 
+/** A string among a few, with a message that lists them. */
+function oneOf<const L extends ReadonlyArray<string>>(literals: L) {
+  return Schema.Literal(...literals).annotations({
+    message: (issue) => ({
+      message: `Expected one of ${literals.map((m) => `"${m}"`).join(", ")}, actual ${JSON.stringify(issue.actual)}`,
+      override: true
+    })
+  })
+}
+
 export const ConfigFile = Schema.Struct({
   log_file: Schema.optional(Schema.String),
   verbose: Schema.optional(Schema.Boolean),
+  log_format: Schema.optional(oneOf(logFormats)),
+  quiet: Schema.optional(Schema.Boolean),
   img_dir: Schema.optional(Schema.String),
   streams_dir: Schema.optional(Schema.String),
   state_dir: Schema.optional(Schema.String),
@@ -40,14 +53,7 @@ export const ConfigFile = Schema.Struct({
     Schema.String.pipe(Schema.filter((u) => u === "" || /^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(u), { message: () => "an https:// URL with no query (the URL clients add as the remote)" }))
   ),
   prune: Schema.optional(PruneTable),
-  compat: Schema.optional(
-    Schema.Literal(...compatModes).annotations({
-      message: (issue) => ({
-        message: `Expected one of ${compatModes.map((m) => `"${m}"`).join(", ")}, actual ${JSON.stringify(issue.actual)}`,
-        override: true
-      })
-    })
-  ),
+  compat: Schema.optional(oneOf(compatModes)),
   mirrors: Schema.optional(Mirrors)
 })
 export type ConfigFile = typeof ConfigFile.Type

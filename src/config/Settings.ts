@@ -11,6 +11,8 @@ type Settings = { readonly [K in keyof ConfigFile]-?: NonNullable<ConfigFile[K]>
 export const defaults: Settings = {
   log_file: "./lxd-image-server.log",
   verbose: false,
+  log_format: "text",
+  quiet: false,
   img_dir: "/var/www/simplestreams/images",
   streams_dir: "/var/www/simplestreams/streams/v1",
   compat: "both",

@@ -67,9 +67,10 @@ const { parentPort, workerData } = require("node:worker_threads")
 const { createHash } = require("node:crypto")
 const { closeSync, fstatSync, openSync, readSync } = require("node:fs")
 const cancelled = new Int32Array(workerData.cancelled)
+const read = new BigInt64Array(workerData.read)
 const chunk = Buffer.allocUnsafe(128 * 1024)
 const CANCELLED = -1
-const stream = (job, file, hashes) => {
+const stream = (job, file, hashes, counted) => {
   if (Atomics.load(cancelled, job.slot) === job.id) return CANCELLED
   const fd = openSync(file, "r")
   let size = 0
@@ -82,6 +83,7 @@ const stream = (job, file, hashes) => {
       if (n === 0) return size
       const bytes = n === chunk.length ? chunk : chunk.subarray(0, n)
       for (const h of hashes) h.update(bytes)
+      if (counted) Atomics.add(read, 0, BigInt(n))
       size += n
     }
   } finally {
@@ -95,13 +97,13 @@ parentPort.on("message", ({ id, file, heads, own }) => {
     const combined = heads.map(() => createHash("sha256"))
     const headSizes = []
     for (let i = 0; i < heads.length; i++) {
-      const n = stream(job, (current = heads[i]), [combined[i]])
+      const n = stream(job, (current = heads[i]), [combined[i]], false)
       if (n === CANCELLED) return parentPort.postMessage({ id, cancelled: true })
       headSizes.push(n)
     }
     const headShas = combined.map((h) => h.copy().digest("hex"))
     const ownHash = own ? createHash("sha256") : undefined
-    const size = stream(job, (current = file), ownHash ? [ownHash, ...combined] : combined)
+    const size = stream(job, (current = file), ownHash ? [ownHash, ...combined] : combined, own)
     if (size === CANCELLED) return parentPort.postMessage({ id, cancelled: true })
     parentPort.postMessage({ id, ok: true, own: ownHash && ownHash.digest("hex"), combined: combined.map((h) => h.digest("hex")), headShas, headSizes, size, identities: job.identities })
   } catch (e) {
@@ -121,6 +123,8 @@ interface Lane {
   readonly waiting: Map<number, (reply: Reply) => void>
   /** Per job slot, the id of a job cancelled and not answered yet, or 0; shared with the worker. */
   readonly cancelled: Int32Array
+  /** Bytes the worker has read of files whose own hash it was asked for; shared with the worker. */
+  readonly read: BigInt64Array
   /** Jobs posted and not answered yet, interrupted ones included until the worker reaches and drops them. */
   inFlight: number
   /** Ids stay in 1..2^31-1, what an Int32Array slot holds; 0 marks a free slot. */
@@ -144,6 +148,8 @@ const cancelSlots = 64
 export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
   readonly hash: (job: HashJob, smallBytes?: number) => Effect.Effect<HashJobResult, HashError>
   readonly workers: number
+  /** Bytes read so far by the workers of the files whose own hash was asked: each file once. */
+  readonly bytesRead: () => number
 }, never, Scope.Scope> =>
   Effect.gen(function* () {
     const count = Math.max(1, options.workers ?? availableParallelism())
@@ -151,10 +157,12 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
       Effect.sync(() =>
         Array.from({ length: count }, (): Lane => {
           const shared = new SharedArrayBuffer(cancelSlots * Int32Array.BYTES_PER_ELEMENT)
+          const read = new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT)
           const lane: Lane = {
-            worker: new Worker(workerSource, { eval: true, workerData: { cancelled: shared } }),
+            worker: new Worker(workerSource, { eval: true, workerData: { cancelled: shared, read } }),
             waiting: new Map(),
             cancelled: new Int32Array(shared),
+            read: new BigInt64Array(read),
             inFlight: 0,
             nextId: 1
           }
@@ -222,7 +230,9 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
     // round trips); `smallBytes` is the size of every file the job reads, as the caller's scan saw them
     const hash = (job: HashJob, smallBytes?: number) =>
       smallBytes !== undefined && smallBytes <= inlineLimit ? Effect.suspend(() => hashHere(job)) : viaWorker(job)
-    return { hash, workers: count } as const
+    // for a progress line: the bytes of each file read once (its own hash), as they are read, not as jobs end
+    const bytesRead = () => lanes.reduce((n, lane) => n + Number(Atomics.load(lane.read, 0)), 0)
+    return { hash, workers: count, bytesRead } as const
   })
 
 /** Jobs reading at most this many bytes in all are hashed on the calling thread. */

@@ -6,7 +6,8 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Clock, Data, Effect } from "effect"
 import { Generations } from "../publish/Generations.js"
-import { makePublishShell } from "../publish/PublishShell.js"
+import { Progress } from "../progress/Progress.js"
+import { makePublishShell, planTotals } from "../publish/PublishShell.js"
 import { Publisher, versionKeyOf } from "../publish/Publisher.js"
 import type { Compat } from "../simplestreams/Compat.js"
 import { Scanner } from "../tree/Scanner.js"
@@ -92,7 +93,10 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         if (stateDir !== undefined) publisher.withhold(yield* readWithdrawals(stateDir))
         const text = new CatalogText()
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "fail" })
-        yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, yield* Clock.currentTimeMillis))
+        const progress = yield* Progress
+        const totals = planTotals(scanned.plans)
+        yield* progress.start(totals.files, totals.bytes)
+        yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, yield* Clock.currentTimeMillis)).pipe(Effect.ensuring(progress.done()))
         // an empty or wholly refused tree commits nothing, and still gets its (empty) catalog
         yield* store.write(options.streamsDir, text.files())
         if (options.page) {

@@ -189,6 +189,12 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       return plan.rootfs.reduce((n, f) => n + f.size + metaBytes, 0) <= inlineLimit
     }
 
+    /** The bytes of the version's rootfs files read on the workers, which count them as they read (`bytesRead`). */
+    const workerBytes = (plan: FoundPlan, compat: Compat) => {
+      const metaBytes = usedMetadata(plan, compat).reduce((n, m) => n + m.size, 0)
+      return plan.rootfs.reduce((n, f) => (f.size + metaBytes > inlineLimit ? n + f.size : n), 0)
+    }
+
     /** The hashes of a small version's files, read at once; a file that cannot be read is its refusal. */
     const hashSmallFilesNow = (plan: FoundPlan, compat: Compat): Either.Either<ReadonlyArray<HashJobResult>, Refusal> => {
       const used = usedMetadata(plan, compat)
@@ -265,6 +271,17 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       return true
     }
 
-    return { hashVersion, isSmall, hashSmallFilesNow, assembleSmallNow, hashPlanFor, stillSame, stillSameNow, workers: hasher.workers } as const
+    return {
+      hashVersion,
+      isSmall,
+      workerBytes,
+      hashSmallFilesNow,
+      assembleSmallNow,
+      hashPlanFor,
+      stillSame,
+      stillSameNow,
+      workers: hasher.workers,
+      bytesRead: hasher.bytesRead
+    } as const
   })
 }) {}

@@ -28,6 +28,19 @@ describe("Hasher (worker pool)", () => {
       expect((yield* hasher.hash({ file: p("m1"), heads: [p("s1")], own: false })).combined[0]).not.toBe(combined.m1s1)
     }))
 
+  it.scoped("counts the bytes its workers read of each file once, for a progress line", () =>
+    Effect.gen(function* () {
+      const hasher = yield* makeHasher({ workers: 2 })
+      const big = join(dir, "big")
+      writeFileSync(big, Buffer.alloc(3 * 1024 * 1024 + 5, 7))
+      expect(hasher.bytesRead()).toBe(0)
+      yield* hasher.hash({ file: big, heads: [p("m1")], own: true })
+      expect(hasher.bytesRead()).toBe(3 * 1024 * 1024 + 5)
+      // the second read of a file for a combined hash alone, and the heads, are not counted again
+      yield* hasher.hash({ file: big, heads: [p("m1")], own: false })
+      expect(hasher.bytesRead()).toBe(3 * 1024 * 1024 + 5)
+    }))
+
   it.scoped("gives the own and every combined hash from one read of the file", () =>
     Effect.gen(function* () {
       const hasher = yield* makeHasher({ workers: 1 })

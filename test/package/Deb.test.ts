@@ -97,11 +97,13 @@ describe.skipIf(!ready)("the Debian package", () => {
     })
 
     it("runs, with lxdadm, the unit, the config, the man page and the nginx site in place", () => {
-      expect(inRoot("lxd-image-server", "--help").replace(/\u001b\[[0-9;]*m/g, "")).toContain("COMMANDS")
+      const help = inRoot("lxd-image-server", "--help")
+      expect(help).toContain("COMMANDS")
+      expect(help).not.toContain("\u001b[")
       const passwd = inRoot("getent", "passwd", "lxdadm").trim().split(":")
       expect([passwd[0], passwd[5], passwd[6]]).toEqual(["lxdadm", "/home/lxdadm", "/bin/sh"])
       expect(statSync(join(root, "home/lxdadm/.ssh")).mode & 0o777).toBe(0o700)
-      for (const f of ["lib/systemd/system/lxd-image-server.service", "etc/lxd-image-server/config.toml", "usr/share/man/man1/lxd-image-server.1.gz", "etc/logrotate.d/lxd-image-server", "etc/nginx/sites-available/lxd-image-server.conf", "etc/nginx/ssl/lxd-image-server.crt"]) {
+      for (const f of ["lib/systemd/system/lxd-image-server.service", "etc/lxd-image-server/config.toml", "usr/share/man/man1/lxd-image-server.1.gz", "etc/logrotate.d/lxd-image-server", "etc/nginx/sites-available/lxd-image-server.conf", "etc/nginx/ssl/lxd-image-server.crt", "usr/share/bash-completion/completions/lxd-image-server", "usr/share/zsh/vendor-completions/_lxd-image-server"]) {
         expect(existsSync(join(root, f)), f).toBe(true)
       }
       expect(readlinkSync(join(root, "etc/nginx/sites-enabled/lxd-image-server.conf"))).toBe("/etc/nginx/sites-available/lxd-image-server.conf")
@@ -113,6 +115,14 @@ describe.skipIf(!ready)("the Debian package", () => {
       // enabled (the link is absolute: read it, do not follow it on this host)
       expect(readlinkSync(join(root, "etc/systemd/system/multi-user.target.wants/lxd-image-server.service"))).toBe("/lib/systemd/system/lxd-image-server.service")
       inRoot("nginx", "-t")
+    })
+
+    it("installs bash completions that complete a subcommand's options", () => {
+      const complete = (words: string) =>
+        inRoot("bash", "-c", `source /usr/share/bash-completion/completions/lxd-image-server; COMP_WORDS=(${words}); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); _lxd-image-server_bash_completions lxd-image-server; echo "\${COMPREPLY[*]}"`).trim()
+      expect(complete("lxd-image-server up")).toBe("update")
+      expect(complete("lxd-image-server update --im")).toBe("--img-dir --img_dir")
+      expect(readFileSync(join(root, "usr/share/zsh/vendor-completions/_lxd-image-server"), "utf8")).toMatch(/^#compdef lxd-image-server\n/)
     })
 
     it("the unit passes systemd-analyze verify", () => {

@@ -14,6 +14,7 @@ export const runBin = (args: ReadonlyArray<string>, options: { cwd?: string; env
     encoding: "utf8",
     timeout: 60_000
   })
+  // help on a terminal carries ANSI styles; tests read words, so they never depend on how stdout is set up
   return { code: result.status, stdout: plain(result.stdout), stderr: plain(result.stderr) }
 }
 

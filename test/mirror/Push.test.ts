@@ -66,7 +66,7 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
     addContainer(primary, "debian/bookworm/amd64/default/20240102_10:00", "2")
     // never to leave the primary: a staging folder and a file beside the images
     addContainer(primary, "debian/bookworm/amd64/default/.20240103_10:00", "3")
-    writeFileSync(join(primary.version("debian/bookworm/amd64/default/20240102_10:00"), "SHA256SUMS"), "not published")
+    writeFileSync(join(primary.version("debian/bookworm/amd64/default/20240102_10:00"), "NOTES.txt"), "not published")
     const update = await cli("update")
     expect(update.code, update.stderr).toBe(0)
   }, 180_000)
@@ -84,7 +84,7 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
     expectSameCatalog(primary, limitedRoot)
     for (const root of [plainRoot, limitedRoot]) {
       expect(existsSync(join(root, "images/debian/bookworm/amd64/default/.20240103_10:00"))).toBe(false)
-      expect(existsSync(join(root, "images/debian/bookworm/amd64/default/20240102_10:00/SHA256SUMS"))).toBe(false)
+      expect(existsSync(join(root, "images/debian/bookworm/amd64/default/20240102_10:00/NOTES.txt"))).toBe(false)
     }
     const mirrors = (await status()).mirrors
     expect(mirrors.map((m) => [m["name"], m["state"], m["lag_generations"], m["last_error"]])).toEqual([

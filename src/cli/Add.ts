@@ -16,6 +16,7 @@ import { Metadata } from "../tree/Metadata.js"
 import { detectCompression } from "../tree/MetadataRules.js"
 import { placeImage, rootfsKindOf, splitNames, unifiedName } from "../tree/Placement.js"
 import { folderOptions, resolveFolders } from "./Update.js"
+import { UsageError } from "./Failure.js"
 
 /** Bad input to `add`: one line naming the file or option, exit 2, nothing changed. */
 export class AddError extends Data.TaggedError("AddError")<{ readonly path: string; readonly reason: string }> {
@@ -125,11 +126,7 @@ export const add = Command.make(
       yield* indexer.rebuild(options)
       yield* Effect.sync(() => process.stdout.write(`${fingerprint}\n`))
     }).pipe(
-      Effect.catchTag("AddError", (e) =>
-        Effect.sync(() => {
-          process.stderr.write(`lxd-image-server: ${e.message}\n`)
-          process.exitCode = 2
-        })
-      )
+      // bad input: one line and exit 2, in the log format chosen, as every command's usage errors
+      Effect.catchTag("AddError", (e) => Effect.fail(new UsageError({ reason: e.message })))
     )
 ).pipe(Command.withDescription("Add an image exported by lxc or incus (unified, or metadata and rootfs) to the tree, and publish it"))

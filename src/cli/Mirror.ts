@@ -12,6 +12,7 @@ import { failed, started, statusOf, statusTable, succeeded } from "../mirror/Mir
 import { statusFileName } from "../watch/WatchService.js"
 import { LoadedConfig } from "./Global.js"
 import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
+import { UsageError } from "./Failure.js"
 
 const mirrorOptions = { ...folderOptions, stateDir: stateDirOption }
 
@@ -75,11 +76,7 @@ const push = Command.make(
       const unknown = flags.names.filter((n) => !all.some((m) => m.name === n))
       if (all.length === 0 || unknown.length > 0) {
         const known = all.length === 0 ? "the config file has no [mirrors.NAME] table" : `configured: ${all.map((m) => m.name).join(", ")}`
-        yield* Effect.sync(() => {
-          process.stderr.write(`lxd-image-server: mirror push: ${unknown.length > 0 ? `no mirror named ${unknown.join(", ")}` : "nothing to push to"} (${known})\n`)
-          process.exitCode = 2
-        })
-        return
+        return yield* new UsageError({ reason: `mirror push: ${unknown.length > 0 ? `no mirror named ${unknown.join(", ")}` : "nothing to push to"} (${known})` })
       }
       const chosen = flags.names.length === 0 ? all : all.filter((m) => flags.names.includes(m.name))
       const ctx = { streamsDir: folders.streamsDir, imagesPath: yield* indexer.imagesPathFor(folders), stateDir }

@@ -3,6 +3,7 @@
  * all hold; 1 with one line per problem on stdout; 2 when the catalog itself cannot be read, so that a script
  * tells "the files are wrong" from "there is nothing to check".
  */
+import { UsageError } from "./Failure.js"
 import { Command } from "@effect/cli"
 import { Effect } from "effect"
 import { Verifier } from "../inspect/Verifier.js"
@@ -24,11 +25,6 @@ export const verify = Command.make("verify", inspectOptions, (flags) =>
     })
     yield* Effect.logError(`verified ${what} in ${took}: ${result.problems.length} problem(s)`)
   }).pipe(
-    Effect.catchTag("CatalogUnreadable", (e) =>
-      Effect.sync(() => {
-        process.stderr.write(`lxd-image-server: ${e.message}\n`)
-        process.exitCode = 2
-      })
-    )
+    Effect.catchTag("CatalogUnreadable", (e) => Effect.fail(new UsageError({ reason: e.message })))
   )
 ).pipe(Command.withDescription("Re-hash every published file and check sizes, sha256 and combined fingerprints against images.json (exit 1 on a problem, 2 on an unreadable catalog)"))

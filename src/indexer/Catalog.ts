@@ -11,6 +11,7 @@ import { productArch, productKey, type Refusal, refusal, type VersionRef, versio
 import type { ImageYaml } from "../tree/ImageYaml.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
 import { productProblem } from "./CatalogText.js"
+import { imagePrecedence, sameImageRefusal } from "../publish/ImagePrecedence.js"
 
 export interface HashedFile {
   readonly name: string
@@ -253,12 +254,16 @@ export const catalogVersionDirs = (images: Images, imagesPath: string): Readonly
     )
   )
 
+/**
+ * The whole catalog of these versions at once (for embedders and tests; `update` and `watch` publish through
+ * the Publisher). Of versions listing the same image, the one the Publisher would keep stays (ImagePrecedence).
+ */
 export const buildCatalog = (versions: ReadonlyArray<HashedVersion>, options: CatalogOptions): Catalog => {
   const refusals: Array<Refusal> = []
   const seen = new Map<string, string>()
   const grouped = new Map<string, Array<HashedVersion>>()
-  const incumbent = (v: HashedVersion) => (options.incumbents?.has(versionDir(v.ref)) ? 0 : 1)
-  const byPrecedence = [...versions].sort((a, b) => incumbent(a) - incumbent(b) || compareVersions(a, b))
+  const order = imagePrecedence((key) => options.incumbents?.has(key) ?? false)
+  const byPrecedence = [...versions].sort((a, b) => order(versionDir(a.ref), versionDir(b.ref)))
   for (const version of byPrecedence) {
     const dir = versionDir(version.ref)
     const invalid = checkVersion(version, options)
@@ -266,11 +271,10 @@ export const buildCatalog = (versions: ReadonlyArray<HashedVersion>, options: Ca
       refusals.push(invalid)
       continue
     }
-    // A fingerprint listed twice breaks every launch of it ("More than one match"): the one already published
-    // stays, else the first in folder order.
+    // taken in this order, the first version to list an image is the one that keeps it
     const twin = fingerprints(version).find((f) => seen.has(f))
     if (twin !== undefined) {
-      refusals.push(refusal(dir, `the same image as ${seen.get(twin)} (fingerprint ${twin.slice(0, 12)})`))
+      refusals.push(sameImageRefusal(dir, seen.get(twin)!, twin))
       continue
     }
     for (const f of fingerprints(version)) seen.set(f, dir)

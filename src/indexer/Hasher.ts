@@ -9,7 +9,7 @@
 import { availableParallelism } from "node:os"
 import { Worker } from "node:worker_threads"
 import { createHash } from "node:crypto"
-import { closeSync, fstatSync, openSync, readFileSync } from "node:fs"
+import { closeSync, fstatSync, openSync, readSync } from "node:fs"
 import { Data, Effect, Either, type Scope } from "effect"
 
 export interface HashJob {
@@ -53,70 +53,92 @@ export class HashError extends Data.TaggedError("HashError")<{
   readonly reason: string
 }> {}
 
-// Plain CommonJS for an eval worker: it runs the same from the TypeScript sources, the build and a bundle.
-// The handler is synchronous (blocking is this thread's whole job), so posted jobs queue up in the worker and
-// run back to back. Reads go into a 128 KiB buffer that stays in the core's cache between the copy and the
-// hash: measured on 2 cores, 1 MiB chunks or async reads cost 40% more.
-// Being synchronous, the worker cannot hear a message while it reads: a job is cancelled through shared memory
-// instead. The main thread writes the job's id into its slot (id modulo the slot count); the worker looks
-// there before opening anything and before each chunk, one Atomics.load per 128 KiB, and on seeing its own id
-// drops the job and replies { cancelled: true }. A slot holds an exact id, so a collision can only let a
-// cancelled job run on, never stop a wanted one.
-const workerSource = `
-const { parentPort, workerData } = require("node:worker_threads")
-const { createHash } = require("node:crypto")
-const { closeSync, fstatSync, openSync, readSync } = require("node:fs")
-const cancelled = new Int32Array(workerData.cancelled)
-const read = new BigInt64Array(workerData.read)
-const chunk = Buffer.allocUnsafe(128 * 1024)
-const CANCELLED = -1
-const stream = (job, file, hashes, counted) => {
-  if (Atomics.load(cancelled, job.slot) === job.id) return CANCELLED
-  const fd = openSync(file, "r")
-  let size = 0
-  try {
-    const st = fstatSync(fd)
-    job.identities.push({ path: file, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs })
-    for (;;) {
-      if (Atomics.load(cancelled, job.slot) === job.id) return CANCELLED
-      const n = readSync(fd, chunk, 0, chunk.length, null)
-      if (n === 0) return size
-      const bytes = n === chunk.length ? chunk : chunk.subarray(0, n)
-      for (const h of hashes) h.update(bytes)
-      if (counted) Atomics.add(read, 0, BigInt(n))
-      size += n
+/**
+ * One hash job, as plain JavaScript source: the one definition that both the workers and the calling thread
+ * run (small jobs cost less here than their round trip to a worker). A source string, not a function, because
+ * a worker is started from source (`eval`), and the bundle renames identifiers and wraps functions to keep
+ * their names: a function's text would refer to names that do not exist in the worker. Evaluated, it is a
+ * factory: given node's crypto and fs calls and a read buffer, it returns `run(job, stopped, counted)`, which
+ * reads each head, then the file, once, feeds every hash that needs the bytes, and records each file's
+ * identity right after opening it. `stopped()` is asked before opening anything and before each chunk (a job
+ * no longer wanted stops there); `counted(n)` hears the bytes read of a file whose own hash was asked.
+ * Reads go into a 128 KiB buffer that stays in the core's cache between the copy and the hash: measured on 2
+ * cores, 1 MiB chunks or async reads cost 40% more.
+ */
+const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync }, chunk) => {
+  const CANCELLED = -1
+  const stream = (file, hashes, stopped, counted, identities) => {
+    if (stopped()) return CANCELLED
+    const fd = openSync(file, "r")
+    let size = 0
+    try {
+      const st = fstatSync(fd)
+      identities.push({ path: file, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs })
+      for (;;) {
+        if (stopped()) return CANCELLED
+        const n = readSync(fd, chunk, 0, chunk.length, null)
+        if (n === 0) return size
+        const bytes = n === chunk.length ? chunk : chunk.subarray(0, n)
+        for (const h of hashes) h.update(bytes)
+        if (counted) counted(n)
+        size += n
+      }
+    } finally {
+      closeSync(fd)
     }
-  } finally {
-    closeSync(fd)
   }
-}
-parentPort.on("message", ({ id, file, heads, own }) => {
-  const job = { id, slot: id % cancelled.length, identities: [] }
-  let current = ""
-  try {
-    const combined = heads.map(() => createHash("sha256"))
-    const headSizes = []
-    for (let i = 0; i < heads.length; i++) {
-      const n = stream(job, (current = heads[i]), [combined[i]], false)
-      if (n === CANCELLED) return parentPort.postMessage({ id, cancelled: true })
-      headSizes.push(n)
+  return ({ file, heads, own }, stopped, counted) => {
+    const identities = []
+    let current = ""
+    try {
+      const combined = heads.map(() => createHash("sha256"))
+      const headSizes = []
+      for (let i = 0; i < heads.length; i++) {
+        const n = stream((current = heads[i]), [combined[i]], stopped, undefined, identities)
+        if (n === CANCELLED) return { cancelled: true }
+        headSizes.push(n)
+      }
+      const headShas = combined.map((h) => h.copy().digest("hex"))
+      const ownHash = own ? createHash("sha256") : undefined
+      const size = stream((current = file), ownHash ? [ownHash, ...combined] : combined, stopped, own ? counted : undefined, identities)
+      if (size === CANCELLED) return { cancelled: true }
+      return { ok: true, own: ownHash && ownHash.digest("hex"), combined: combined.map((h) => h.digest("hex")), headShas, headSizes, size, identities }
+    } catch (e) {
+      return { ok: false, path: current, reason: e && e.code === "ENOENT" ? "file vanished" : String((e && e.message) || e) }
     }
-    const headShas = combined.map((h) => h.copy().digest("hex"))
-    const ownHash = own ? createHash("sha256") : undefined
-    const size = stream(job, (current = file), ownHash ? [ownHash, ...combined] : combined, own)
-    if (size === CANCELLED) return parentPort.postMessage({ id, cancelled: true })
-    parentPort.postMessage({ id, ok: true, own: ownHash && ownHash.digest("hex"), combined: combined.map((h) => h.digest("hex")), headShas, headSizes, size, identities: job.identities })
-  } catch (e) {
-    parentPort.postMessage({ id, ok: false, path: current, reason: e && e.code === "ENOENT" ? "file vanished" : String((e && e.message) || e) })
   }
-})
-`
+})`
 
-type Reply = { readonly id: number } & (
+/** What a job gives, wherever it ran. */
+type JobOutcome =
   | ({ readonly ok: true; readonly cancelled?: undefined; readonly identities: ReadonlyArray<OpenedFile> } & HashJobResult)
   | { readonly ok: false; readonly cancelled?: undefined; readonly path: string; readonly reason: string }
   | { readonly ok?: undefined; readonly cancelled: true }
-)
+
+type RunJob = (job: HashJob, stopped: () => boolean, counted: ((n: number) => void) | undefined) => JobOutcome
+
+// The worker: plain CommonJS, run the same from the TypeScript sources, the build and the bundle. The handler
+// is synchronous (blocking is this thread's whole job), so posted jobs queue up in the worker and run back to
+// back. Being synchronous, the worker cannot hear a message while it reads: a job is cancelled through shared
+// memory instead. The main thread writes the job's id into its slot (id modulo the slot count); the worker
+// looks there before opening anything and before each chunk, one Atomics.load per 128 KiB, and on seeing its
+// own id drops the job and replies { cancelled: true }. A slot holds an exact id, so a collision can only let a
+// cancelled job run on, never stop a wanted one.
+const workerSource = `
+const { parentPort, workerData } = require("node:worker_threads")
+const cancelled = new Int32Array(workerData.cancelled)
+const read = new BigInt64Array(workerData.read)
+const { createHash } = require("node:crypto")
+const { openSync, fstatSync, readSync, closeSync } = require("node:fs")
+const run = ${hashJobSource}({ createHash, openSync, fstatSync, readSync, closeSync }, Buffer.allocUnsafe(128 * 1024))
+const count = (n) => Atomics.add(read, 0, BigInt(n))
+parentPort.on("message", ({ id, file, heads, own }) => {
+  const slot = id % cancelled.length
+  parentPort.postMessage({ id, ...run({ file, heads, own }, () => Atomics.load(cancelled, slot) === id, count) })
+})
+`
+
+type Reply = { readonly id: number } & JobOutcome
 
 interface Lane {
   readonly worker: Worker
@@ -153,46 +175,47 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
 }, never, Scope.Scope> =>
   Effect.gen(function* () {
     const count = Math.max(1, options.workers ?? availableParallelism())
-    const lanes = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        Array.from({ length: count }, (): Lane => {
-          const shared = new SharedArrayBuffer(cancelSlots * Int32Array.BYTES_PER_ELEMENT)
-          const read = new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT)
-          const lane: Lane = {
-            worker: new Worker(workerSource, { eval: true, workerData: { cancelled: shared, read } }),
-            waiting: new Map(),
-            cancelled: new Int32Array(shared),
-            read: new BigInt64Array(read),
-            inFlight: 0,
-            nextId: 1
-          }
-          lane.worker.on("message", (reply: Reply) => {
-            lane.inFlight--
-            lane.waiting.get(reply.id)?.(reply)
-            lane.waiting.delete(reply.id)
-            // Freed here, where every answer lands, whatever it is: a job interrupted just as it finished leaves
-            // no stale mark behind, and no mark is written once its answer is in (the canceller asks `waiting`).
-            Atomics.compareExchange(lane.cancelled, reply.id % cancelSlots, reply.id, 0)
-          })
-          return lane
-        })
-      ),
-      (all) => Effect.promise(() => Promise.all(all.map((l) => l.worker.terminate())))
-    )
     // A worker that dies (out of memory, a bug) fails the whole service: no part of it may die silently.
     const crashed = yield* Effect.makeLatch(false)
     let crash: unknown
-    for (const lane of lanes) {
-      lane.worker.once("error", (e) => {
-        crash = e
-        Effect.runSync(crashed.open)
+    /**
+     * The workers, started by the first job that needs one: `list` and `verify` often hash nothing, and
+     * `update` of tiny versions hashes them all on this thread.
+     */
+    let started: ReadonlyArray<Lane> | undefined
+    const startLanes = (): ReadonlyArray<Lane> =>
+      Array.from({ length: count }, (): Lane => {
+        const shared = new SharedArrayBuffer(cancelSlots * Int32Array.BYTES_PER_ELEMENT)
+        const read = new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT)
+        const lane: Lane = {
+          worker: new Worker(workerSource, { eval: true, workerData: { cancelled: shared, read } }),
+          waiting: new Map(),
+          cancelled: new Int32Array(shared),
+          read: new BigInt64Array(read),
+          inFlight: 0,
+          nextId: 1
+        }
+        lane.worker.on("message", (reply: Reply) => {
+          lane.inFlight--
+          lane.waiting.get(reply.id)?.(reply)
+          lane.waiting.delete(reply.id)
+          // Freed here, where every answer lands, whatever it is: a job interrupted just as it finished leaves
+          // no stale mark behind, and no mark is written once its answer is in (the canceller asks `waiting`).
+          Atomics.compareExchange(lane.cancelled, reply.id % cancelSlots, reply.id, 0)
+        })
+        lane.worker.once("error", (e) => {
+          crash = e
+          Effect.runSync(crashed.open)
+        })
+        return lane
       })
-    }
+    const lanesNow = () => (started ??= startLanes())
+    yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all((started ?? []).map((l) => l.worker.terminate()))))
     const slots = yield* Effect.makeSemaphore(count * depth)
 
     const post = (job: HashJob) =>
       Effect.async<HashJobResult, HashError>((resume) => {
-        const lane = lanes.reduce((a, b) => (b.inFlight < a.inFlight ? b : a))
+        const lane = lanesNow().reduce((a, b) => (b.inFlight < a.inFlight ? b : a))
         const id = lane.nextId
         lane.nextId = id === 0x7fffffff ? 1 : id + 1
         lane.inFlight++
@@ -231,44 +254,29 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
     const hash = (job: HashJob, smallBytes?: number) =>
       smallBytes !== undefined && smallBytes <= inlineLimit ? Effect.suspend(() => hashHere(job)) : viaWorker(job)
     // for a progress line: the bytes of each file read once (its own hash), as they are read, not as jobs end
-    const bytesRead = () => lanes.reduce((n, lane) => n + Number(Atomics.load(lane.read, 0)), 0)
+    const bytesRead = () => (started ?? []).reduce((n, lane) => n + Number(Atomics.load(lane.read, 0)), 0)
     return { hash, workers: count, bytesRead } as const
   })
 
 /** Jobs reading at most this many bytes in all are hashed on the calling thread. */
 export const inlineLimit = 256 * 1024
 
-/** One job on this thread, synchronously: the same result a worker gives. For small files only. */
+/** The job runner of this thread, made at first use: the same source the workers run. */
+let runHere: RunJob | undefined
+const notStopped = () => false
+
+/** One job on this thread, synchronously: the same code, and the same result, as on a worker. For small files only. */
 export const hashHereNow = (job: HashJob): Either.Either<HashJobResult, HashError> => {
-  let current = ""
-  try {
-    const opened: Array<OpenedFile> = []
-    const read = (file: string) => {
-      current = file
-      const fd = openSync(file, "r")
-      try {
-        const s = fstatSync(fd)
-        opened.push({ path: file, dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs })
-        return readFileSync(fd)
-      } finally {
-        closeSync(fd)
-      }
-    }
-    const heads = job.heads.map(read)
-    const bytes = read(job.file)
-    const combined = heads.map((h) => createHash("sha256").update(h).update(bytes).digest("hex"))
-    return Either.right({
-      own: job.own ? createHash("sha256").update(bytes).digest("hex") : undefined,
-      combined,
-      headShas: heads.map((h) => createHash("sha256").update(h).digest("hex")),
-      headSizes: heads.map((h) => h.length),
-      size: bytes.length,
-      identities: opened
-    })
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    return Either.left(new HashError({ path: current, reason: code === "ENOENT" ? "file vanished" : String((e as Error).message) }))
+  runHere ??= (new Function("deps", "chunk", `return ${hashJobSource}(deps, chunk)`) as (deps: unknown, chunk: Buffer) => RunJob)(
+    { createHash, openSync, fstatSync, readSync, closeSync },
+    Buffer.allocUnsafe(128 * 1024)
+  )
+  const outcome = runHere(job, notStopped, undefined)
+  if (outcome.ok) {
+    const { ok: _, cancelled: __, ...result } = outcome
+    return Either.right(result)
   }
+  return Either.left(new HashError(outcome.cancelled ? { path: job.file, reason: "cancelled" } : { path: outcome.path, reason: outcome.reason }))
 }
 
 const hashHere = (job: HashJob): Effect.Effect<HashJobResult, HashError> => Effect.suspend(() => hashHereNow(job))

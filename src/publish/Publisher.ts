@@ -15,6 +15,7 @@ import type { Product } from "../simplestreams/Streams.js"
 import { type FileIdentity, justIdentity, sameIdentities } from "../tree/Identity.js"
 import { planFiles, type Refusal, refusal, versionDir } from "../tree/Layout.js"
 import type { FoundPlan, VersionScan } from "../tree/Scanner.js"
+import { keepsImage, sameImageRefusal } from "./ImagePrecedence.js"
 
 /** What the files of a version gave when they were last read: kept while they stay the same files. */
 export type Remembered =
@@ -456,12 +457,8 @@ export class Publisher {
     return { number: changes ? this.generation + 1 : this.generation, products: [...products].sort(), added, withdrawn }
   }
 
-  /** Who keeps an image two version folders list: the one in the committed catalog, else the first by folder. */
-  private winsOver(a: string, b: string): boolean {
-    const ra = this.inCommitted.has(a) ? 0 : 1
-    const rb = this.inCommitted.has(b) ? 0 : 1
-    return ra !== rb ? ra < rb : a < b
-  }
+  /** Who keeps an image two version folders list (ImagePrecedence): the one in the committed catalog, else the first by folder. */
+  private readonly isIncumbent = (key: string) => this.inCommitted.has(key)
 
   private accept(key: string, version: HashedVersion, first: number | undefined, out: Array<Command>) {
     const current = this.catalog.get(key)
@@ -472,16 +469,16 @@ export class Publisher {
     for (const f of fingerprints(version)) {
       const owner = this.owners.get(f)
       if (owner === undefined || owner === key) continue
-      if (this.winsOver(owner, key)) {
+      if (keepsImage(owner, key, this.isIncumbent)) {
         // A fingerprint listed twice breaks every launch of it ("More than one match"): this one waits
         this.withdraw(key, `the same image as ${owner}`, out)
         this.blockedBy.set(key, owner)
-        this.tell(key, refusal(key, `the same image as ${owner} (fingerprint ${f.slice(0, 12)})`), out)
+        this.tell(key, sameImageRefusal(key, owner, f), out)
         return
       }
       this.withdraw(owner, `the same image as ${key}`, out, false)
       this.blockedBy.set(owner, key)
-      this.tell(owner, refusal(owner, `the same image as ${key} (fingerprint ${f.slice(0, 12)})`), out)
+      this.tell(owner, sameImageRefusal(owner, key, f), out)
     }
     this.blockedBy.delete(key)
     this.told.delete(key)

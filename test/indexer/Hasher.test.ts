@@ -4,7 +4,8 @@ import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { closeSync, constants, openSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { makeHasher } from "../../src/indexer/Hasher.js"
+import { hashHereNow, makeHasher } from "../../src/indexer/Hasher.js"
+import { readdirSync } from "node:fs"
 import { tempDir } from "../support/Images.js"
 import { combined, files } from "../support/Vectors.js"
 
@@ -140,4 +141,36 @@ describe("Hasher (worker pool)", () => {
         })
       )
     }))
+
+  it.scoped("hashes a job on this thread with the workers' own code: the same result, and the same errors", () =>
+    Effect.gen(function* () {
+      const hasher = yield* makeHasher({ workers: 1 })
+      const big = join(dir, "here-big")
+      writeFileSync(big, Buffer.alloc(300 * 1024 + 3, 5))
+      for (const job of [
+        { file: p("s1"), heads: [p("m1"), p("m2")], own: true },
+        { file: big, heads: [p("m1")], own: false },
+        { file: big, heads: [], own: true }
+      ]) {
+        const here = hashHereNow(job)
+        expect(Either.isRight(here)).toBe(true)
+        expect(here).toEqual(Either.right(yield* hasher.hash(job)))
+      }
+      const missing = { file: p("nope"), heads: [p("m1")], own: true }
+      expect(hashHereNow(missing)).toEqual(Either.left(expect.objectContaining({ _tag: "HashError", path: p("nope"), reason: "file vanished" })))
+      expect(yield* Effect.either(hasher.hash(missing))).toEqual(hashHereNow(missing))
+    }))
+
+  it.scoped("starts its worker threads only when a job needs one", () =>
+    Effect.gen(function* () {
+      const threads = () => readdirSync("/proc/self/task").length
+      const before = threads()
+      const hasher = yield* makeHasher({ workers: 2 })
+      // a small job runs on this thread
+      expect((yield* hasher.hash({ file: p("s1"), heads: [p("m1")], own: true }, 42)).combined[0]).toBe(combined.m1s1)
+      expect(threads()).toBe(before)
+      yield* hasher.hash({ file: p("s1"), heads: [p("m1")], own: true })
+      expect(threads()).toBeGreaterThanOrEqual(before + 2)
+    }))
+
 })

@@ -103,10 +103,10 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
       if (!claimsRead) {
         // the catalog restored at start was rendered with every alias its products claim
         for (const pk of publisher.productKeys()) {
-          const product = publisher.product(pk)
-          if (!product) continue
-          claims.set(pk, aliasClaimOf(pk, product))
-          rendered.set(pk, product.aliases)
+          const claim = publisher.aliasClaim(pk)
+          if (!claim) continue
+          claims.set(pk, claim)
+          rendered.set(pk, claim.aliases.join(","))
         }
         claimsRead = true
       }
@@ -135,7 +135,9 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
     const commit = (draft: Draft): Effect.Effect<Array<Command>, StreamsWriteError> =>
       Effect.gen(function* () {
         for (const [pk, product] of withOwnAliases(draft.products)) {
-          const set = text.setProduct(pk, product)
+          // every version was checked alone before it was accepted (Publisher.hashed), and a product's own
+          // fields come from its newest version: a product of checked versions needs no second validation
+          const set = text.setProduct(pk, product, { checked: true })
           if (Either.isLeft(set)) yield* Effect.logError(`product ${pk} left out of the catalog: ${set.left}`)
         }
         const written = yield* Effect.either(store.write(settings.streamsDir, text.files()))

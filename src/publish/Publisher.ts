@@ -9,7 +9,7 @@
  * catalog being built, and the catalog last committed. Each commit that changes the catalog is a generation.
  */
 import { Either } from "effect"
-import { checkVersion, fingerprints, type HashedVersion, productOf } from "../indexer/Catalog.js"
+import { type AliasClaim, aliasClaimOfVersions, checkVersion, fingerprints, type HashedVersion, productOf } from "../indexer/Catalog.js"
 import type { Compat } from "../simplestreams/Compat.js"
 import type { Product } from "../simplestreams/Streams.js"
 import { type FileIdentity, justIdentity, sameIdentities } from "../tree/Identity.js"
@@ -367,6 +367,12 @@ export class Publisher {
   product(key: string): Product | undefined {
     const versions = this.byProduct.get(key)
     return versions && versions.size > 0 ? productOf([...versions.values()], this.options) : undefined
+  }
+
+  /** What the product claims of the alias space, as `aliasClaimOf` its product would say, without making it. */
+  aliasClaim(key: string): AliasClaim | undefined {
+    const versions = this.byProduct.get(key)
+    return versions && versions.size > 0 ? aliasClaimOfVersions(key, [...versions.values()], this.options.compat) : undefined
   }
 
   /** Every product key of the current catalog. */

@@ -29,6 +29,7 @@ import { dueDeletions, nextDeletion, type RetentionPolicy, toWithdraw } from "..
 import { readWithdrawals, withdrawalStamp, type WithdrawnVersion } from "../retention/WithdrawalLog.js"
 import { Scanner } from "../tree/Scanner.js"
 import { startPageWriter, webRootOf } from "../page/PageWriter.js"
+import { waitBeforeNextLook } from "./Wake.js"
 import { type TreeEvent, watchTree } from "./Watcher.js"
 
 /** What `watch` does after publishing: `[prune]` of the config file. */
@@ -318,12 +319,19 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         yield* Effect.logInfo(
           `watching ${imagesDir} (settle ${Duration.format(options.settle)}, full reconcile every ${Duration.format(options.reconcileEvery)})`
         )
-        const wait = Duration.millis(Math.max(50, Math.min(settleMs, 250)))
+        /** The deadlines the loop knows of; between them it looks only every `pollMs` (Wake). */
+        const deadlines = () => [
+          publisher.nextDue(),
+          treeDueAt,
+          lastReconcile + Duration.toMillis(options.reconcileEvery),
+          withdrawals.size === 0 ? undefined : Math.max(nextDeletion(unlisted(), retention.graceMs) ?? Infinity, deletionsRetryAt)
+        ]
         const loop = Effect.gen(function* () {
           for (;;) {
             yield* turn
             // wait for the next event or the next deadline, whichever comes first
-            const first = yield* Queue.take(events).pipe(Effect.timeoutOption(wait))
+            const wait = waitBeforeNextLook(yield* now, deadlines())
+            const first = yield* Queue.take(events).pipe(Effect.timeoutOption(Duration.millis(wait)))
             if (first._tag === "Some") yield* onEvent(first.value)
             for (const e of yield* Queue.takeAll(events)) yield* onEvent(e)
           }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { aliasClaimOf, buildCatalog, catalogVersionDirs, type HashedVersion, metadataSources, productOf, resolveAliasClaims } from "../../src/indexer/Catalog.js"
+import { aliasClaimOf, aliasClaimOfVersions, buildCatalog, catalogVersionDirs, type HashedVersion, metadataSources, productOf, resolveAliasClaims } from "../../src/indexer/Catalog.js"
 import { canonicalJson, Images, Index } from "../../src/simplestreams/Streams.js"
 import { combined, files, hashedVersions } from "../support/Vectors.js"
 
@@ -162,4 +162,17 @@ describe("resolveAliasClaims", () => {
       key: "k", arch: "x86_64", types: ["container", "virtual-machine"], aliases: ["debian/bookworm/default", "debian/bookworm"], since: "20250101_0000"
     })
   })
+  it("makes the same claim from the versions as from the product they make", () => {
+    const unified: HashedVersion = {
+      ref: { ...P2.ref, version: "20260901_0000" },
+      metadata: [],
+      rootfs: [],
+      unified: { name: "incus.tar.xz", size: 3, sha256: "e".repeat(64), metadata: P2.metadata[0]!.metadata }
+    }
+    const withYaml: HashedVersion = { ...P1, ref: { ...P1.ref, version: "20270101_0000" }, image: { aliases: ["stable"], release_aliases: { bookworm: ["12"] } } }
+    for (const versions of [[P1], [P2], [P3], [P1, withYaml], [withYaml, P1], [P2, unified]])
+      for (const compat of ["both", "lxd", "incus"] as const)
+        expect(aliasClaimOfVersions("k", versions, compat)).toEqual(aliasClaimOf("k", productOf(versions, { compat, imagesPath: "images" })))
+  })
+
 })

@@ -32,7 +32,7 @@ describe("ImagePrecedence", () => {
   let ino = 1
   const plan = (r: VersionRef): FoundPlan => {
     const file = (n: string) => ({ name: n, path: `/i/${versionDir(r)}/${n}`, size: 10, dev: 1, ino: ino++, mtimeMs: 0, ctimeMs: 0 })
-    return { _tag: "VersionPlan", ref: r, metadata: [file("lxd.tar.xz")], rootfs: [{ ...file("rootfs.squashfs"), ftype: "squashfs" }] }
+    return { _tag: "VersionPlan", ref: r, metadata: [{ ...file("lxd.tar.xz"), name: "lxd.tar.xz" }], rootfs: [{ ...file("rootfs.squashfs"), ftype: "squashfs" }] }
   }
   const sha = (n: number) => n.toString(16).padStart(64, "0")
   /** A version listing one image per fingerprint given (one rootfs combined with each of two metadata files). */

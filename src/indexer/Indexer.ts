@@ -4,7 +4,7 @@
  * memory of earlier runs (everything is hashed again) and a settle window of zero.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Data, Effect } from "effect"
+import { Chunk, Clock, Data, Effect, Fiber, Queue } from "effect"
 import { Generations } from "../publish/Generations.js"
 import { Progress } from "../progress/Progress.js"
 import { makePublishShell, planTotals } from "../publish/PublishShell.js"
@@ -16,6 +16,7 @@ import { catalogVersionDirs } from "./Catalog.js"
 import { CatalogStore } from "./CatalogStore.js"
 import { CatalogText } from "./CatalogText.js"
 import { VersionHasher } from "./VersionHasher.js"
+import type { FoundPlan } from "../tree/Scanner.js"
 import { WriterLock } from "./WriterLock.js"
 import type { PageSite } from "../page/CatalogPage.js"
 import { makePageWriter, webRootOf } from "../page/PageWriter.js"
@@ -35,6 +36,9 @@ export class FoldersError extends Data.TaggedError("FoldersError")<{ readonly re
   }
 }
 
+/** Versions whose metadata is read in one go while the scan goes on: one xz batch (Metadata reads 1,000 at once). */
+const prefetchBatch = 1000
+
 export interface RebuildSummary {
   readonly products: number
   readonly versions: number
@@ -47,6 +51,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const scanner = yield* Scanner
+    const versions = yield* VersionHasher
     const store = yield* CatalogStore
     const lock = yield* WriterLock
     const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher>()
@@ -84,7 +89,15 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         const started = Date.now()
         const imagesDir = path.resolve(options.imagesDir)
         const imagesPath = yield* imagesPathFor(options)
-        const scanned = yield* scanner.scan(imagesDir)
+        // every version is hashed: its metadata is read (xz, on another core) while the scan goes on, a batch
+        // at a time
+        const found = yield* Queue.unbounded<FoundPlan>()
+        const prefetching = yield* Effect.forkScoped(
+          Effect.forever(Effect.flatMap(Queue.takeBetween(found, prefetchBatch, prefetchBatch), (batch) => versions.prefetch(Chunk.toReadonlyArray(batch))))
+        )
+        const scanned = yield* scanner.scan(imagesDir, (plan) => Queue.unsafeOffer(found, plan))
+        // the last, smaller batch is read with the hashing
+        yield* Fiber.interrupt(prefetching)
         yield* Effect.logDebug(`found ${scanned.plans.length} complete version folders under ${imagesDir}`)
         // of two versions with the same image, the one clients already know stays
         const current = yield* store.readImages(options.streamsDir)
@@ -116,6 +129,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         )
         return summary
       }).pipe(
+        Effect.scoped,
         lock.withLock(options.streamsDir),
         Effect.provide(context),
         Effect.provideService(FileSystem.FileSystem, fs),

@@ -236,11 +236,52 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       return Either.isLeft(assembled) ? fail(assembled.left) : assembled
     }
 
+    type MetadataReads = ReadonlyMap<string, Either.Either<ImageMetadata, MetadataProblem>>
+    /**
+     * Metadata reads started ahead (`prefetch`), by the file's path and identity as the scan saw it: taken by
+     * the first `hashPlanFor` that needs them. A file that changed since is not the one read: read again.
+     */
+    const ahead = new Map<string, Fiber.Fiber<MetadataReads>>()
+    const aheadKey = (f: FoundFile) => `${f.path}\u0000${f.dev}:${f.ino}:${f.size}:${f.mtimeMs}:${f.ctimeMs}`
+    const aheadSlots = yield* Effect.makeSemaphore(2)
+
+    /**
+     * Starts reading the metadata of these versions, in the scope's life, two batches at a time (one xz per
+     * core): `update` starts each batch as soon as the scan found it, so that xz decompresses while the tree is
+     * still being scanned.
+     */
+    const prefetch = (plans: ReadonlyArray<FoundPlan>) =>
+      Effect.gen(function* () {
+        const files = plans.flatMap((p) => p.metadata)
+        if (files.length === 0) return
+        const reading = yield* Effect.forkScoped(aheadSlots.withPermits(1)(metadata.readAll(files.map((f) => f.path))))
+        for (const f of files) ahead.set(aheadKey(f), reading)
+        // what nobody took (a version withheld, a run that stopped) is forgotten with the scope
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const f of files) if (ahead.get(aheadKey(f)) === reading) ahead.delete(aheadKey(f))
+          })
+        )
+      })
+
     /** A HashPlan for these plans: metadata read in batches ahead, one-pass hashing when files are many. */
     const hashPlanFor = (plans: ReadonlyArray<FoundPlan>, compat: Compat) =>
       Effect.gen(function* () {
-        const paths = plans.flatMap((p) => p.metadata.map((m) => m.path))
-        const all = yield* Effect.fork(metadata.readAll(paths))
+        const started = new Set<Fiber.Fiber<MetadataReads>>()
+        const paths: Array<string> = []
+        for (const f of plans.flatMap((p) => p.metadata)) {
+          const reading = ahead.get(aheadKey(f))
+          ahead.delete(aheadKey(f))
+          if (reading) started.add(reading)
+          else paths.push(f.path)
+        }
+        const all = yield* Effect.fork(
+          Effect.zipWith(Effect.forEach(started, Fiber.join), metadata.readAll(paths), (before, now) => {
+            const merged = new Map(now)
+            for (const reads of before) for (const [path, read] of reads) if (!merged.has(path)) merged.set(path, read)
+            return merged as MetadataReads
+          })
+        )
         return {
           compat,
           onePass: plans.reduce((n, p) => n + p.rootfs.length, 0) >= hasher.workers,
@@ -278,6 +319,7 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       hashSmallFilesNow,
       assembleSmallNow,
       hashPlanFor,
+      prefetch,
       stillSame,
       stillSameNow,
       workers: hasher.workers,

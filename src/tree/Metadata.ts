@@ -247,8 +247,10 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
     /** Reads many metadata tarballs at once; each result is its own, as `read` would give it. */
     const readAll = (paths: ReadonlyArray<string>) =>
       Effect.gen(function* () {
-        // a file that cannot be read is left for `read`, which says why
+        // a file that cannot be read is left for `read`, which says why; one named .xz is not opened here (xz
+        // --list skips, and leaves for `read`, a file that is not xz)
         const xz = paths.filter((p) => {
+          if (p.endsWith(".xz")) return true
           try {
             return detectCompression(headNow(p)) === "xz"
           } catch {

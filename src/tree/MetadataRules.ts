@@ -4,6 +4,7 @@
  */
 import { parse } from "yaml"
 import { isKnownArchitecture } from "../simplestreams/Architecture.js"
+import { notPlain, parsePlainYaml } from "./PlainYaml.js"
 
 export interface ImageMetadata {
   readonly architecture: string
@@ -14,11 +15,14 @@ export interface ImageMetadata {
 }
 
 export const parseMetadataYaml = (yamlText: string): ImageMetadata | { readonly reason: string } => {
-  let doc: unknown
-  try {
-    doc = parse(yamlText)
-  } catch (e) {
-    return { reason: `metadata.yaml is not valid YAML: ${(e as Error).message.split("\n")[0]}` }
+  // most metadata.yaml files are plain YAML, read at once; the rest goes through the full parser
+  let doc: unknown = parsePlainYaml(yamlText)
+  if (doc === notPlain) {
+    try {
+      doc = parse(yamlText)
+    } catch (e) {
+      return { reason: `metadata.yaml is not valid YAML: ${(e as Error).message.split("\n")[0]}` }
+    }
   }
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
     return { reason: "metadata.yaml is not a YAML mapping" }

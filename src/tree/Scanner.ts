@@ -190,9 +190,10 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
     /**
      * The whole tree, with node's synchronous calls (at 10,000 versions an Effect or a promise per folder
      * entry cost seconds), giving the event loop back every few hundred folders so that a server in the same
-     * process (`serve`) keeps answering.
+     * process (`serve`) keeps answering, and work started from `onPlan` (called with each version as it is
+     * found) goes on meanwhile.
      */
-    const scan = (imagesDir: string): Effect.Effect<ScanResult, ImagesFolderError> =>
+    const scan = (imagesDir: string, onPlan?: (plan: FoundPlan) => void): Effect.Effect<ScanResult, ImagesFolderError> =>
       Effect.gen(function* () {
         const realRoot = yield* openRoot(imagesDir)
         const plans: Array<FoundPlan> = []
@@ -229,7 +230,10 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
             const [os, release, arch, variant] = segments as [string, string, string, string]
             const plan = readVersionNow(realRoot, full, { os, release, arch, variant, version: name }, relPath)
             if (plan._tag === "Refusal") refusals.push(plan)
-            else plans.push(plan)
+            else {
+              plans.push(plan)
+              onPlan?.(plan)
+            }
           }
         }
         yield* Effect.promise(() => walk(imagesDir, []))

@@ -68,7 +68,7 @@ const isVmRootfsName = (name: string) => /^(\.\/)?rootfs\.img$/.test(name)
 export type TarScanMode = "split" | "unified"
 
 export class TarScan {
-  private buffer = new Uint8Array(0)
+  private buffer: Uint8Array = new Uint8Array(0)
   /** Bytes of a large entry's body still to discard before the next header. */
   private skip = 0
   private entries = 0
@@ -82,7 +82,9 @@ export class TarScan {
 
   /**
    * Feeds the next decompressed bytes; returns Found or Invalid once the archive's end or a rootfs is seen, or
-   * once more than `metadataTarballLimit` bytes came without either.
+   * once more than `metadataTarballLimit` bytes came without either. The bytes are kept as they are, not
+   * copied, until the scan is settled: the caller must not reuse their memory (every caller pushes fresh
+   * chunks, or parts of one buffer read whole).
    */
   push(chunk: Uint8Array): TarScanResult {
     if (this.done) return this.done
@@ -101,10 +103,13 @@ export class TarScan {
       chunk = chunk.subarray(dropped)
       if (chunk.length === 0) return more
     }
-    const joined = new Uint8Array(this.buffer.length + chunk.length)
-    joined.set(this.buffer)
-    joined.set(chunk, this.buffer.length)
-    this.buffer = joined
+    if (this.buffer.length === 0) this.buffer = chunk
+    else {
+      const joined = new Uint8Array(this.buffer.length + chunk.length)
+      joined.set(this.buffer)
+      joined.set(chunk, this.buffer.length)
+      this.buffer = joined
+    }
     return this.step()
   }
 

@@ -172,6 +172,7 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
   readonly workers: number
   /** Bytes read so far by the workers of the files whose own hash was asked: each file once. */
   readonly bytesRead: () => number
+  readonly start: () => void
 }, never, Scope.Scope> =>
   Effect.gen(function* () {
     const count = Math.max(1, options.workers ?? availableParallelism())
@@ -255,7 +256,9 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
       smallBytes !== undefined && smallBytes <= inlineLimit ? Effect.suspend(() => hashHere(job)) : viaWorker(job)
     // for a progress line: the bytes of each file read once (its own hash), as they are read, not as jobs end
     const bytesRead = () => (started ?? []).reduce((n, lane) => n + Number(Atomics.load(lane.read, 0)), 0)
-    return { hash, workers: count, bytesRead } as const
+    /** Starts the workers now, if they are not running: a caller that knows big files are coming saves their start-up. */
+    const start = () => void lanesNow()
+    return { hash, workers: count, bytesRead, start } as const
   })
 
 /** Jobs reading at most this many bytes in all are hashed on the calling thread. */

@@ -95,7 +95,11 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         const prefetching = yield* Effect.forkScoped(
           Effect.forever(Effect.flatMap(Queue.takeBetween(found, prefetchBatch, prefetchBatch), (batch) => versions.prefetch(Chunk.toReadonlyArray(batch))))
         )
-        const scanned = yield* scanner.scan(imagesDir, (plan) => Queue.unsafeOffer(found, plan))
+        const scanned = yield* scanner.scan(imagesDir, (plan) => {
+          Queue.unsafeOffer(found, plan)
+          // the workers start while the scan goes on, as soon as a version needs them
+          if (!versions.isSmall(plan, options.compat)) versions.startWorkers()
+        })
         // the last, smaller batch is read with the hashing
         yield* Fiber.interrupt(prefetching)
         yield* Effect.logDebug(`found ${scanned.plans.length} complete version folders under ${imagesDir}`)

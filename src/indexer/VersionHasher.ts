@@ -323,7 +323,9 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       stillSame,
       stillSameNow,
       workers: hasher.workers,
-      bytesRead: hasher.bytesRead
+      bytesRead: hasher.bytesRead,
+      /** Starts the hash workers now (a version too large to hash on this thread was found). */
+      startWorkers: hasher.start
     } as const
   })
 }) {}

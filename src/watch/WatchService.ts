@@ -109,13 +109,15 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
       Effect.gen(function* () {
         const imagesDir = path.resolve(options.imagesDir)
         const settleMs = Duration.toMillis(options.settle)
+        // the watcher crawls the tree (seconds, at 10,000 versions) while the rest starts and the state is read:
+        // started first, and given its turn at once (a forked fiber otherwise waits for this one to pause)
+        const events = yield* Queue.unbounded<TreeEvent>()
+        const watcher = yield* watchTree(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+        yield* Effect.yieldNow()
         const imagesPath = yield* indexer.imagesPathFor(options)
         yield* fs.makeDirectory(options.streamsDir, { recursive: true }).pipe(Effect.ignore)
         yield* store.removeStaleTemps(options.streamsDir)
         const now = Clock.currentTimeMillis
-        // the watcher crawls the tree (seconds, at 10,000 versions) while the state is read
-        const events = yield* Queue.unbounded<TreeEvent>()
-        const watcher = yield* watchTree(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
 
         const journal = yield* openJournal(options.stateDir, options.compat)
         const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs }, journal.state)
@@ -142,6 +144,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         let ready = false
         let treeDueAt: number | undefined = (yield* now) + 30_000
         let lastReconcile = yield* now
+        /** The whole tree was reconciled once. */
+        let reconciled = false
         /** images.json as this service left it: anything else means another writer (update) wrote. */
         let ourStamp: string | undefined
         let lastStatus = ""
@@ -224,6 +228,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
               )
             }
             lastReconcile = yield* now
+            reconciled = true
             const hashed = shell.hashed() - hashedBefore
             const mem = process.memoryUsage()
             yield* Effect.logDebug(
@@ -281,7 +286,9 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           }).pipe(lock.withLock(options.streamsDir))
           // every write of images.json, a generation or not (the first at start, one after another writer),
           // gets its page, once what the text holds is all on disk (not while a failed write waits)
-          if (page && ourStamp !== undefined && ourStamp !== pageStamp && !publisher.hasUncommitted()) {
+          // (not before the first reconcile: the page of the last run stands meanwhile, and rendering it would
+          // slow the watcher's crawl down)
+          if (page && reconciled && ourStamp !== undefined && ourStamp !== pageStamp && !publisher.hasUncommitted()) {
             pageStamp = ourStamp
             yield* page.request(text.snapshot())
           }

@@ -188,7 +188,7 @@ export const partB = async (base, n) => {
   await step("publish", async () => {
     try {
       await sleep(1000)
-      const window = settle + 1 // s: the idle window, and the shortest publish window
+      const window = settle + 1 // s: the idle window measured before each publish
       const runs = []
       for (const key of keys) {
         const dir = join(images, key)

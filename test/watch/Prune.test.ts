@@ -39,7 +39,8 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("prune beside watch", () 
       expect(existsSync(join(w.version(deb(versions[0]!)), "rootfs.squashfs"))).toBe(true)
       await waitFor("the deletion after the grace period", () => !existsSync(w.version(deb(versions[0]!))) && !existsSync(w.version(deb(versions[1]!))), 30_000)
       expect(watch.log()).toMatch(/deleted .*20240101_10:00: withdrawn .*grace period over/)
-      expect(readFileSync(join(w.root, "state", "withdrawn.jsonl"), "utf8")).toMatch(/"deleted":"debian\/bookworm\/amd64\/default\/20240101_10:00"/)
+      // the record of the deletions is appended once all of them are done, just after the folders go
+      await waitFor("the deletion's record", () => /"deleted":"debian\/bookworm\/amd64\/default\/20240101_10:00"/.test(readFileSync(join(w.root, "state", "withdrawn.jsonl"), "utf8")), 10_000)
       // uploaded again after the deletion: new, published
       addContainer(w, deb(versions[0]!), "again")
       await waitFor("the new upload under the old name", () => publishedVersions(w).includes(deb(versions[0]!)), 30_000)

@@ -123,14 +123,16 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         for (const pk of publisher.productKeys()) text.setProduct(pk, publisher.product(pk), { checked: true })
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "retry", journal })
         yield* logGenerations
+        /** Tells the mirrors that files left the primary (deleted after their grace period), when there are mirrors. */
+        let nudgeMirrors: Effect.Effect<void> = Effect.void
         if (options.mirrors !== undefined && options.mirrors.length > 0) {
           // the status walks every version: only when there is a mirror to tell where the catalog stands
           const committed = publisher.status()
-          yield* pushToMirrors(
+          nudgeMirrors = (yield* pushToMirrors(
             options.mirrors,
             { streamsDir: options.streamsDir, imagesPath, stateDir: options.stateDir },
             { number: committed.generation, at: committed.committedAt ?? (yield* now) }
-          )
+          )).nudge
         }
         const page = options.page === undefined ? undefined : yield* startPageWriter(webRootOf(path, options.streamsDir), options.page, options.pageEvery ?? Duration.seconds(2))
         /** images.json as the page last showed it. */
@@ -195,8 +197,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           const t = yield* now
           const due = t < deletionsRetryAt ? [] : dueDeletions(unlisted(), retention.graceMs, t)
           if (due.length === 0) return
-          const { failed } = yield* carryOutDeletions(folders, due, t)
+          const { deleted, failed } = yield* carryOutDeletions(folders, due, t)
           if (failed > 0) deletionsRetryAt = t + 60_000
+          // no generation follows a deletion: the mirrors are told, so that the files leave them too
+          if (deleted > 0) yield* nudgeMirrors
           yield* syncWithdrawals
         })
 

@@ -28,6 +28,9 @@ import { carryOutDeletions, deleteDangling, recordWithdrawals } from "../retenti
 import { dueDeletions, nextDeletion, type RetentionPolicy, toWithdraw } from "../retention/Retention.js"
 import { readWithdrawals, withdrawalStamp, type WithdrawnVersion } from "../retention/WithdrawalLog.js"
 import { Scanner } from "../tree/Scanner.js"
+import type { SyncTarget } from "../sync/SyncConfig.js"
+import { Syncer } from "../sync/Syncer.js"
+import { syncOnInterval } from "../sync/SyncSchedule.js"
 import { startPageWriter, webRootOf } from "../page/PageWriter.js"
 import { type TreeEvent, watchTree } from "./Watcher.js"
 
@@ -50,6 +53,8 @@ export interface WatchOptions extends IndexerOptions {
   readonly reconcileEvery: Duration.Duration
   /** Hosts that get every generation pushed (none when absent). */
   readonly mirrors?: ReadonlyArray<MirrorTarget>
+  /** Upstream servers copied into the tree on an interval (none when absent). */
+  readonly syncs?: ReadonlyArray<SyncTarget>
   /** The catalog page is rendered at most this often (default 2 s). */
   readonly pageEvery?: Duration.Duration | undefined
 }
@@ -101,7 +106,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
     const scanner = yield* Scanner
     const store = yield* CatalogStore
     const lock = yield* WriterLock
-    const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher | MirrorPush | Deleter>()
+    const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher | MirrorPush | Deleter | Syncer>()
 
     /** Runs until interrupted; fails only when the service itself cannot go on (no images folder, the watcher gone). */
     const run = (options: WatchOptions) =>
@@ -133,6 +138,9 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             { streamsDir: options.streamsDir, imagesPath, stateDir: options.stateDir },
             { number: committed.generation, at: committed.committedAt ?? (yield* now) }
           )).nudge
+        }
+        if (options.syncs !== undefined && options.syncs.length > 0) {
+          yield* syncOnInterval(options.syncs, { imagesDir, streamsDir: options.streamsDir, stateDir: options.stateDir })
         }
         const page = options.page === undefined ? undefined : yield* startPageWriter(webRootOf(path, options.streamsDir), options.page, options.pageEvery ?? Duration.seconds(2))
         /** images.json as the page last showed it. */

@@ -10,7 +10,7 @@
  * upstream, both are kept, each under its own name, and each client sees the fingerprint it saw upstream.
  */
 import { stringify } from "yaml"
-import { productArchitecture } from "../simplestreams/Architecture.js"
+import { productArchitecture, sameArchitecture } from "../simplestreams/Architecture.js"
 import { productAliases } from "../simplestreams/Aliases.js"
 import { combinedKeys, instanceType, type MetadataFtype, type RootfsFtype } from "../simplestreams/Ftype.js"
 import type { Images } from "../simplestreams/Streams.js"
@@ -106,10 +106,17 @@ const folderName = (name: string): string | undefined => {
   return slug === "" ? undefined : slug
 }
 
-/** The os folder: the product's `os` lower-cased, else the product key's first part, else a slug of the `os`. */
-const osFolder = (key: string, os: string): string | undefined => {
+/**
+ * The os folder. A product key shaped like a tree's (`os:release:arch:variant`, ours and lxd-imagebuilder's;
+ * `os:release:variant:arch`, incus-simplestreams') starts with the folder name, which the product's `os` may not
+ * be (`distro_name` in image.yaml says "Debian GNU/Linux" for the folder `debian`); otherwise the `os`,
+ * lower-cased, or a slug of it.
+ */
+const osFolder = (key: string, product: UpstreamProduct): string | undefined => {
   const clean = (s: string) => (/^[a-z0-9_.-]+$/.test(s) ? s : undefined)
-  return clean(os.toLowerCase()) ?? clean((key.split(":")[0] ?? "").toLowerCase()) ?? folderName(os.toLowerCase())
+  const parts = key.split(":")
+  const treeShaped = parts.length === 4 && parts.includes(product.release ?? "") && parts.some((p) => sameArchitecture(p, product.arch ?? ""))
+  return (treeShaped ? clean(parts[0]!.toLowerCase()) : undefined) ?? clean((product.os ?? "").toLowerCase()) ?? folderName((product.os ?? "").toLowerCase())
 }
 
 const sorted = <T>(entries: ReadonlyArray<readonly [string, T]>) => [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -231,7 +238,7 @@ export const planSync = (catalogs: ReadonlyArray<UpstreamCatalog>, options: Plan
       seenProducts.add(key)
       const upstreamVersions = sorted(Object.entries(product.versions ?? {})).reverse()
       const arch = productArchitecture(product.arch ?? "")
-      const os = osFolder(key, product.os ?? "")
+      const os = osFolder(key, product)
       const release = folderName(product.release ?? "")
       const variant = folderName(product.variant || "default")
       if (arch === undefined) {

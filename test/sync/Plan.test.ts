@@ -112,6 +112,16 @@ describe("planning a sync", () => {
     expect(Either.getOrThrow(parseImageYaml(odd.versions[0]!.imageYaml!))).toEqual({ aliases: ["ok/1", "spaced"], distro_name: "X Linux", release_title: "One", requirements: { nesting: "true" } })
   })
 
+  it("names the os folder by a tree-shaped product key first (image.yaml may rename the os), else by the os", () => {
+    const versions = ours.products!["fedora:40:amd64:cloud"]!.versions
+    const refs = planSync([{ products: {
+      "debian:bookworm:amd64:default": { arch: "amd64", os: "Debian GNU/Linux", release: "bookworm", variant: "default", versions },
+      "com.ubuntu.cloud:server:22.04:amd64": { arch: "amd64", os: "ubuntu", release: "jammy", versions },
+      "Weird Name": { arch: "arm64", os: "Arch Linux ARM", release: "rolling", variant: "cloud init", versions }
+    } }], options()).versions.map((v) => `${v.ref.os}/${v.ref.release}/${v.ref.arch}/${v.ref.variant}`)
+    expect(refs).toEqual(["arch-linux-arm/rolling/arm64/cloud-init", "ubuntu/jammy/amd64/default", "debian/bookworm/amd64/default"])
+  })
+
   it("reads incus-simplestreams' flat tree: Incus items only, files named by the metadata's hash, variant last in the key", () => {
     const meta = "ef938321eb026a87d2dc8890dcf6c3438d6f086efc7f14ede1f8b920a8b9fe02"
     const incus: UpstreamCatalog = {

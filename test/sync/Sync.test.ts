@@ -5,7 +5,7 @@
  * a sync killed halfway and run again; bad URLs and certificates; `watch` syncing on its own from a
  * `[sync.NAME]` table. Everything stays on 127.0.0.1.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -226,6 +226,19 @@ describe.skipIf(!ready)("sync from an upstream server", () => {
     expect(disk[1]!.bytes).toBe(bigSize - from)
     expect(readCatalog(w)!.images.products["big:1:amd64:default"]).toBeDefined()
   }, 300_000)
+
+  it.skipIf(!haveTools("script"))("on a terminal, draws the progress bar while it downloads", () => {
+    const w = makeWebRoot()
+    const args = ["--log-file", join(work, "cli.log"), "--config", join(work, "none.toml"), "sync", nginx.url, "--cert", tls.cert, "--filter", "os=big",
+      "--img-dir", w.images, "--streams-dir", w.streams, "--state-dir", join(w.root, "state")]
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`
+    const run = spawnSync("script", ["-qfec", [process.execPath, binPath, ...args].map(quote).join(" "), "/dev/null"], { encoding: "utf8", timeout: 120_000 })
+    expect(run.status, run.stdout).toBe(0)
+    // the disk comes at 4 MiB/s: drawn on its way, its bytes against the whole
+    const draws = run.stdout.split("\r").filter((d) => /[01]\/2 files {2}[\d.]+ (KiB|MiB) \/ 24\.0 MiB/.test(d))
+    expect(draws.length, run.stdout).toBeGreaterThan(1)
+    expect(run.stdout).toContain("1 version fetched")
+  }, 120_000)
 
   it("says in one line what is wrong with an upstream that cannot be reached, trusted or read", async () => {
     const w = makeWebRoot()

@@ -6,6 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
+import { parseConfigText } from "../../src/config/AppConfig.js"
+import { syncTargets } from "../../src/sync/SyncConfig.js"
 import { parseImageYaml } from "../../src/tree/ImageYaml.js"
 import { parseFilters } from "../../src/sync/SyncFilter.js"
 import { localCatalogOf, needOf, type PlanOptions, planSync, toFetch } from "../../src/sync/SyncPlan.js"
@@ -248,5 +250,28 @@ describe("what is missing here", () => {
     const { fetch, conflicts } = toFetch(debian.files, found)
     expect(fetch.map((f) => f.name)).toEqual(["disk.qcow2"])
     expect(conflicts.map((c) => [c.file.name, c.sha256])).toEqual([["rootfs.squashfs", sha("9")]])
+  })
+})
+
+describe("[sync.NAME] tables", () => {
+  const config = (text: string) => parseConfigText("/etc/lis.toml", text)
+  const reason = (text: string) => Either.match(config(text), { onLeft: (e) => e.message, onRight: () => "accepted" })
+
+  it("settles every key, the interval's default included", () => {
+    const file = Either.getOrThrow(config('[sync.lxc]\nurl = "https://images.example.com"\nfilters = ["os=debian", "os=alpine", "type=container"]\nkeep = 2\n\n[sync.b]\nurl = "http://10.0.0.1/lxd"\ninterval = 600\n'))
+    expect(syncTargets(file.sync)).toEqual([
+      { name: "b", url: "http://10.0.0.1/lxd", certFile: undefined, filters: {}, keep: undefined, intervalMs: 600_000 },
+      { name: "lxc", url: "https://images.example.com", certFile: undefined, filters: { os: ["debian", "alpine"], type: ["container"] }, keep: 2, intervalMs: 3_600_000 }
+    ])
+  })
+
+  it("refuses a bad table with the line and the reason", () => {
+    expect(reason('[sync.a]\nurl = "ftp://x"\n')).toBe('config file /etc/lis.toml, line 2: sync.a.url: "ftp://x" is not an https:// (or http://) URL')
+    expect(reason('[sync.a]\nurl = "https://x"\nfilters = ["arch=sparc"]\n')).toBe(`config file /etc/lis.toml: sync.a.filters.0: filter "arch=sparc": unknown architecture 'sparc'`)
+    expect(reason('[sync.a]\nurl = "https://x"\nkepe = 3\n')).toBe("config file /etc/lis.toml, line 3: unknown key 'sync.a.kepe' (known keys of a sync: url, cert, filters, keep, interval)")
+    expect(reason('[sync.a]\nurl = "https://x"\ninterval = 5\n')).toMatch(/^config file \/etc\/lis.toml, line 3: sync.a.interval: Expected a number greater than or equal to 60/)
+    expect(reason('[sync.a]\nurl = "http://x"\ncert = "/c.pem"\n')).toMatch(/^config file \/etc\/lis.toml, line 1: sync.a: cert: a certificate is for an https:\/\/ url/)
+    expect(reason('[sync."a b"]\nurl = "https://x"\n')).toMatch(/sync\.a b: Expected a sync name of letters, digits, _ and - \(up to 64\)/)
+    expect(reason("[sync.a]\n")).toMatch(/sync\.a\.url: is missing/)
   })
 })

@@ -215,7 +215,7 @@ export class Syncer extends Effect.Service<Syncer>()("lxd-image-server/Syncer", 
             present++
             continue
           }
-          for (const e of need.elsewhere) yield* Effect.logInfo(`sync: ${v.product} ${v.version}: image ${e.fingerprint} is published here as ${e.dir} already: not copied twice`)
+          for (const e of need.elsewhere) yield* Effect.logDebug(`sync: ${v.product} ${v.version}: image ${e.fingerprint} is published here as ${e.dir} already: not copied twice`)
           const target = path.join(imagesDir, dir)
           const vouched = new Map([...local.files].flatMap(([rel, f]) => (rel.startsWith(`${dir}/`) ? [[rel.slice(dir.length + 1), f] as const] : [])))
           const { fetch, conflicts } = toFetch(need.files, yield* filesHere(target, need.files, vouched))

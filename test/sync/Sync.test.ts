@@ -189,6 +189,23 @@ describe.skipIf(!ready)("sync from an upstream server", () => {
     expect(mended.stderr).toContain("1 version fetched")
   }, 300_000)
 
+  it("adds a VM to a version it copied as a container only, file by file, fetching nothing twice", async () => {
+    const w = makeWebRoot()
+    const containers = await syncInto(w, nginx.url, "--cert", tls.cert, "--filter", "os=busybox", "--filter", "type=container", "--keep", "1")
+    expect(containers.code, containers.stderr).toBe(0)
+    const folder = join(w.images, "busybox", "1.36", "amd64", "default")
+    const [version] = readdirSync(folder)
+    expect(readdirSync(join(folder, version!)).sort()).toEqual(["image.yaml", "incus.tar.xz", "rootfs.squashfs"])
+    const earlier = nginx.requests().length
+    const both = await syncInto(w, nginx.url, "--cert", tls.cert, "--filter", "os=busybox", "--keep", "1")
+    expect(both.code, both.stderr).toBe(0)
+    expect(readdirSync(folder)).toEqual([version])
+    expect(readdirSync(join(folder, version!)).sort()).toEqual(["disk.qcow2", "image.yaml", "incus.tar.xz", "rootfs.squashfs"])
+    expect(nginx.requests().slice(earlier).filter((r) => r.uri.startsWith("/images/")).map((r) => r.uri)).toEqual([expect.stringMatching(/\.qcow2$/)])
+    const types = Object.values(readCatalog(w)!.images.products["busybox:1.36:amd64:default"]!.versions[version!]!.items).map((i) => i["ftype"]).sort()
+    expect(types).toEqual(["disk-kvm.img", "incus.tar.xz", "lxd.tar.xz", "squashfs"])
+  }, 120_000)
+
   it("a sync killed halfway resumes the file it was fetching with a Range request, and fetches nothing twice", async () => {
     const w = makeWebRoot()
     const earlier = nginx.requests().length

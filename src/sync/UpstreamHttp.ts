@@ -177,12 +177,15 @@ export const download = (url: string, file: string, size: number, trust: Trust, 
         if (!resumed && from > 0) yield* onBytes(-from)
         let got = 0
         yield* bodyOf(final, res, trust).pipe(
-          Stream.mapEffect((chunk) => {
-            got += chunk.length
+          // counted per batch of reads, not per read: an effect for every 16 KiB would cost more than the copy
+          Stream.mapChunksEffect((chunks) => {
+            let bytes = 0
+            for (const chunk of chunks) bytes += chunk.length
+            got += bytes
             if (start + got > size) {
               return Effect.fail(new UpstreamError({ url: final, reason: `more than the ${size} bytes the catalog says`, transient: false }))
             }
-            return Effect.as(onBytes(chunk.length), chunk)
+            return Effect.as(onBytes(bytes), chunks)
           }),
           Stream.run(fs.sink(file, { flag: resumed ? "a" : "w" })),
           Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(new UpstreamError({ url: final, reason: `cannot write ${file}: ${e.message}`, transient: false })))

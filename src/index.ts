@@ -1,5 +1,5 @@
 /** The public API for programs that embed lxd-image-server: services, layers and the pure catalog rules. */
-export { IndexerLive, MirrorLive, WatchLive } from "./Layers.js"
+export { IndexerLive, MirrorLive, SyncLive, WatchLive } from "./Layers.js"
 export { ConfigError, type ConfigFile, loadConfigFile, parseConfigText } from "./config/AppConfig.js"
 export { formatLogLine, type LogFormat, logFormats, LoggingLive, stderrIsJournal } from "./config/Logging.js"
 export { makeTerminalProgress, Progress, ProgressLive, type ProgressReporter, silentProgress } from "./progress/Progress.js"
@@ -36,3 +36,8 @@ export { MirrorPush, MirrorPushError, type PushContext } from "./mirror/MirrorPu
 export { type MirrorDriver, pushToMirrors, startMirror } from "./mirror/MirrorQueue.js"
 export * from "./mirror/MirrorState.js"
 export * from "./tree/Identity.js"
+export { type SyncFolders, type SyncOutcome, type SyncSource, Syncer, type SyncWork } from "./sync/Syncer.js"
+export * from "./sync/SyncPlan.js"
+export * from "./sync/SyncFilter.js"
+export { parseCatalog, parseIndex, resolveUpstream } from "./sync/Upstream.js"
+export { type SyncTable, type SyncTarget, syncTargets } from "./sync/SyncConfig.js"

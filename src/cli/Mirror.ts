@@ -8,7 +8,8 @@ import { Indexer } from "../indexer/Indexer.js"
 import { processAlive } from "../indexer/WriterLock.js"
 import { mirrorTargets } from "../mirror/MirrorConfig.js"
 import { MirrorPush } from "../mirror/MirrorPush.js"
-import { failed, started, statusOf, statusTable, succeeded } from "../mirror/MirrorState.js"
+import { pushOnce } from "../mirror/MirrorQueue.js"
+import { statusOf, statusTable } from "../mirror/MirrorState.js"
 import { statusFileName } from "../watch/WatchService.js"
 import { LoadedConfig } from "./Global.js"
 import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
@@ -85,19 +86,11 @@ const push = Command.make(
         chosen,
         (m) =>
           Effect.gen(function* () {
-            const before = yield* pusher.readState(stateDir, m.name)
-            const generation = Math.max(primary?.generation ?? 0, before.wanted ?? 0)
-            yield* pusher.writeState(stateDir, m.name, started(before, process.pid))
-            const result = yield* Effect.either(pusher.push(m, ctx, before.index_products)).pipe(
-              Effect.onInterrupt(() => pusher.writeState(stateDir, m.name, { ...before, pushing: null }))
-            )
-            const now = yield* Clock.currentTimeMillis
-            const wanted = { ...before, wanted: generation }
-            const after = result._tag === "Right" ? succeeded(wanted, generation, now, result.right) : failed(wanted, result.left.message, now)
-            yield* pusher.writeState(stateDir, m.name, after)
-            if (result._tag === "Left") yield* Effect.logError(result.left.message)
-            else yield* Effect.logInfo(`mirror ${m.name}: generation ${generation} pushed`)
-            return result._tag === "Right"
+            // recorded as the primary's generation at least: the push sends the catalog as it is when it begins
+            const outcome = yield* pushOnce(pusher.driver(m, ctx), { floor: primary?.generation ?? 0 })
+            if (outcome.error !== undefined) yield* Effect.logError(outcome.error.message)
+            else yield* Effect.logInfo(`mirror ${m.name}: generation ${outcome.state.generation} pushed`)
+            return outcome.error === undefined
           }),
         { concurrency: "unbounded" }
       )

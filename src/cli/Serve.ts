@@ -7,6 +7,7 @@ import { HttpsServerLive } from "../server/HttpServe.js"
 import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
 import { pageSite } from "../page/PageWriter.js"
 import { watchRetention } from "./Watch.js"
+import { syncTargets } from "../sync/SyncConfig.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
@@ -59,7 +60,8 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
             stateDir,
             settle: Duration.seconds(setting(file, "settle")),
             reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),
-            retention: watchRetention(file)
+            retention: watchRetention(file),
+            syncs: syncTargets(file.sync)
           })
         ],
         { concurrency: "unbounded", discard: true }

@@ -5,6 +5,7 @@ import { Duration, Effect, Queue } from "effect"
 import { type ConfigFile, loadConfigFile } from "../config/AppConfig.js"
 import { writableStateDir } from "../config/StateDir.js"
 import { mirrorTargets } from "../mirror/MirrorConfig.js"
+import { syncTargets } from "../sync/SyncConfig.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { type WatchRetention, WatchService } from "../watch/WatchService.js"
 import { defaults, pruneSetting, setting } from "../config/Settings.js"
@@ -50,6 +51,7 @@ export const resolveWatch = (flags: WatchFlags) =>
       settle: Duration.seconds(setting(file, "settle", flags.settle)),
       reconcileEvery: Duration.seconds(setting(file, "reconcile_interval", flags.reconcileInterval)),
       mirrorTables: file.mirrors,
+      syncTables: file.sync,
       retention: watchRetention(file)
     }
   })
@@ -65,7 +67,7 @@ export const watch = Command.make("watch", watchOptions, (flags) =>
       const hups = yield* hangups
       for (;;) {
         const why = yield* Effect.raceFirst(
-          service.run({ ...options, stateDir, mirrors: mirrorTargets(options.mirrorTables, stateDir) }).pipe(Effect.as("stopped" as const)),
+          service.run({ ...options, stateDir, mirrors: mirrorTargets(options.mirrorTables, stateDir), syncs: syncTargets(options.syncTables) }).pipe(Effect.as("stopped" as const)),
           Queue.take(hups).pipe(Effect.as("reload" as const))
         )
         if (why === "stopped") return

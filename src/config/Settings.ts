@@ -28,6 +28,7 @@ export const defaults: Settings = {
   port: 443,
   http_port: 80,
   mirrors: {},
+  sync: {},
   public_url: "",
   // max_age_days and dangling_hours: no default, off unless given
   prune: { keep: 3, grace_hours: 6 }

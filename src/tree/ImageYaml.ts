@@ -15,8 +15,10 @@ export const imageYamlLimit = 64 * 1024
  * One alias: clients split the product's `aliases` on commas and take each piece verbatim (SIMPLESTREAMS.md
  * §8.1), so a comma or a blank would make another alias, and path characters are all a name needs.
  */
+export const aliasPattern = /^[A-Za-z0-9._:+-][A-Za-z0-9._:/+-]*$/
+
 const AliasName = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9._:+-][A-Za-z0-9._:/+-]*$/, { message: () => "an alias of A-Z a-z 0-9 . _ : / + - (no commas or blanks)" })
+  Schema.pattern(aliasPattern, { message: () => "an alias of A-Z a-z 0-9 . _ : / + - (no commas or blanks)" })
 )
 
 /** YAML reads `12` or `false` as a number or a boolean; in names and requirement values they are meant as text. */

@@ -28,11 +28,11 @@ export const catalogLagMs = (status: PublisherStatus, now: number): number =>
  */
 export const readiness = (report: ServiceReport | undefined, catalogOnDisk: boolean, now: number, staleAfterMs: number): Readiness => {
   if (report === undefined || !report.reconciled) return { ready: false, reason: "starting: the catalog of this run is not written yet" }
-  if (!catalogOnDisk) return { ready: false, reason: "images.json is missing" }
   const trouble = report.status.writeTrouble
   if (trouble !== undefined) {
     return { ready: false, reason: `cannot write the catalog since ${new Date(trouble.since).toISOString()} (${trouble.failures} failures): ${trouble.reason}` }
   }
+  if (!catalogOnDisk) return { ready: false, reason: "images.json is missing" }
   const lag = catalogLagMs(report.status, now)
   if (lag > staleAfterMs) return { ready: false, reason: `the catalog lags: a version settled ${seconds(lag)} ago is not published yet (threshold ${seconds(staleAfterMs)})` }
   return { ready: true, reason: `ready: generation ${report.status.generation}, ${report.status.versions} versions` }

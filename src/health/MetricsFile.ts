@@ -2,16 +2,19 @@
  * `watch --metrics-file PATH`: the metrics as a textfile for node-exporter's textfile collector, since `watch`
  * opens no socket. Replaced whole (temp file and rename, so the collector never reads half a file) after each
  * report of the service (each turn of its loop that did work, every generation among them), at most once a
- * second, and every few seconds besides (mirror lag and the catalog's lag grow with time); never when nothing
- * changed, nor before the service's first report (a file of zeros would say the catalog is empty).
+ * second, and looked at every few seconds besides (mirror lag and the catalog's lag grow with time). Unchanged
+ * text is written again once a minute, so that the file's age (node_textfile_mtime_seconds) tells that the
+ * service lives. Nothing is written before the service's first report: zeros would say the catalog is empty.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Duration, Effect, Queue, Stream } from "effect"
+import { Clock, Duration, Effect, Queue, Stream } from "effect"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
 import type { HealthFeed } from "./MetricsFeed.js"
 
-/** Between two writes when the service says nothing. */
+/** Between two looks when the service says nothing. */
 export const metricsFileEvery = Duration.seconds(10)
+/** The same text is written again after this long: the file's mtime says the service is alive. */
+export const metricsFileRefresh = Duration.seconds(60)
 /** At most one write in this window: a busy service reports several times a second. */
 const coalesce = Duration.seconds(1)
 
@@ -38,14 +41,17 @@ export const writeMetricsFile = (target: string, feed: HealthFeed) =>
     const wake = yield* Queue.sliding<void>(1)
     yield* feed.reports.pipe(Stream.runForEach(() => Queue.offer(wake, undefined)), Effect.forkScoped)
     let written = ""
+    let writtenAt = 0
     let failure = ""
     const write = Effect.gen(function* () {
       if (!(yield* feed.reported)) return
       const text = yield* feed.render
-      if (text === written) return
+      const now = yield* Clock.currentTimeMillis
+      if (text === written && now - writtenAt < Duration.toMillis(metricsFileRefresh)) return
       const done = yield* Effect.either(writeFileAtomic(target, text))
       if (done._tag === "Right") {
         written = text
+        writtenAt = now
         if (failure !== "") yield* Effect.logInfo(`the metrics file ${target} is written again`)
         failure = ""
       } else if (done.left.message !== failure) {

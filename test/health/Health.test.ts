@@ -223,6 +223,25 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("watch's metrics textfile
     expect(readdirSync(join(w.root, "textfiles")).filter((n) => !n.endsWith(".tmp"))).toEqual(["lxd-image-server.prom"])
   }, 60_000)
 
+  it.skipIf(!haveTools("prometheus-node-exporter"))("node-exporter's textfile collector reads the textfile without an error", async () => {
+    const port = await freePort()
+    const exporter = spawn("prometheus-node-exporter", [`--web.listen-address=127.0.0.1:${port}`, "--collector.disable-defaults", "--collector.textfile",
+      `--collector.textfile.directory=${join(w.root, "textfiles")}`], { stdio: "ignore" })
+    const gone = new Promise((r) => exporter.once("exit", r))
+    try {
+      await waitForPort(port, 30_000)
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text())
+      const families = parseMetrics(text)
+      expect(sampleValue(families, "node_textfile_scrape_error")).toBe(0)
+      expect(sampleValue(families, m("versions"))).toBe(catalogFigures(w).versions)
+      expect(sampleValue(families, m("generation"))).toBe(statusJsonOf(state()).generation)
+      expect(families.find((f) => f.name === m("publish_latency_seconds"))?.type).toBe("HISTOGRAM")
+    } finally {
+      exporter.kill("SIGTERM")
+      await gone
+    }
+  }, 60_000)
+
   it("status: exit 0 beside the running service, with the catalog's figures and the service's generation", async () => {
     const { code, json } = await statusJson()
     expect(json.problems).toEqual([])

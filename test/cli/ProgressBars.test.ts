@@ -34,34 +34,38 @@ const published = () => {
   return w
 }
 
+/** Withdraws the older version now, with no grace: its files are due at the next `prune`. */
+const withdrawOldest = (w: WebRoot) => {
+  const removed = runBin([...globals(w), "remove", ...folders(w), "--grace", "0", `${key.split("/").join(":")}@20240101_10:00`])
+  expect(removed.code, removed.stderr).toBe(0)
+}
+
+/** Runs the command on a terminal: it succeeds, draws progress lines of `files` files in all, and wipes the last. */
+const drawnAndWiped = (args: ReadonlyArray<string>, files: number) => {
+  const { code, out } = onTerminal(args)
+  expect(code, out).toBe(0)
+  const shown = draws(out)
+  expect(shown.length, out).toBeGreaterThan(0)
+  for (const d of shown) expect(d).toMatch(drawShape)
+  expect(shown[0]).toContain(` 0/${files} files`)
+  expect(out).toMatch(/left\r {40,}\r/)
+  return { out, shown }
+}
+
 describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "script"))("the progress line of verify and prune", () => {
   it("verify: drawn on a terminal while the files are read, the bytes moving before the big file is done, then wiped", () => {
     const w = published()
-    const { code, out } = onTerminal(verifyArgs(w))
-    expect(code, out).toBe(0)
-    const shown = draws(out)
-    expect(shown.length, out).toBeGreaterThan(0)
-    for (const d of shown) expect(d).toMatch(drawShape)
     // every file the catalog names: two metadata tarballs, two squashfs, the disk
-    expect(shown[0]).toMatch(/ 0\/5 files/)
+    const { out, shown } = drawnAndWiped(verifyArgs(w), 5)
     expect(shown.some((d) => /MiB \/ 384/.test(d) && !/ 5\/5 files/.test(d)), out).toBe(true)
-    expect(out).toMatch(/left\r {40,}\r/)
     expect(out).toMatch(/INFO {2}verified 2 versions, 5 files/)
     expect(out).not.toContain("\u001b[")
   }, 120_000)
 
   it("prune: drawn while withdrawn versions' files are deleted, then wiped", () => {
     const w = published()
-    // withdrawn now, due at the next prune with no grace
-    const removed = runBin([...globals(w), "remove", ...folders(w), "--grace", "0", "debian:bookworm:amd64:default@20240101_10:00"])
-    expect(removed.code, removed.stderr).toBe(0)
-    const { code, out } = onTerminal(pruneArgs(w))
-    expect(code, out).toBe(0)
-    const shown = draws(out)
-    expect(shown.length, out).toBeGreaterThan(0)
-    for (const d of shown) expect(d).toMatch(drawShape)
-    expect(shown[0]).toMatch(/ 0\/2 files/)
-    expect(out).toMatch(/left\r {40,}\r/)
+    withdrawOldest(w)
+    const { out } = drawnAndWiped(pruneArgs(w), 2)
     expect(out).toContain("deleted 1 withdrawn")
     expect(existsSync(w.version(`${key}/20240101_10:00`))).toBe(false)
   }, 120_000)
@@ -76,7 +80,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "script"))("the progress l
     expect(quiet.code).toBe(0)
     expect(quiet.out).toContain("verified 2 versions")
     expect(draws(quiet.out)).toEqual([])
-    expect(runBin([...globals(w), "remove", ...folders(w), "--grace", "0", "debian:bookworm:amd64:default@20240101_10:00"]).code).toBe(0)
+    withdrawOldest(w)
     const quietPrune = onTerminal(pruneArgs(w, "--quiet"))
     expect(quietPrune.code).toBe(0)
     expect(quietPrune.out).toContain("deleted 1 withdrawn")

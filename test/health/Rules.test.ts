@@ -2,6 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readiness, type ServiceReport } from "../../src/health/Readiness.js"
 import type { StatusFile } from "../../src/health/StatusFile.js"
+import { catalogFigures } from "../../src/health/StatusProbe.js"
 import { type StatusInputs, statusExitCode, statusExitCodes, statusReport, statusText } from "../../src/health/StatusReport.js"
 import type { PublisherStatus } from "../../src/publish/Publisher.js"
 
@@ -136,5 +137,30 @@ describe("status", () => {
       statusReport(inputs({ statusFile: statusFile({ write_error: { reason: "EIO", since: new Date(since).toISOString(), failures: 9, retry_at: new Date(now).toISOString() } }) }))
     expect(failing(now - 60_000).current).toBe(true)
     expect(failing(now - 1_000_000).current).toBe(false)
+  })
+})
+
+describe("the catalog's figures", () => {
+  const item = (path: string, size: number) => ({ ftype: "x", path, size, sha256: "0".repeat(64) })
+  const catalog = {
+    content_id: "images",
+    products: {
+      "d:b:amd64:default": {
+        versions: {
+          "1": { items: { "lxd.tar.xz": item("images/d/b/amd64/default/1/lxd.tar.xz", 100), "incus.tar.xz": item("images/d/b/amd64/default/1/lxd.tar.xz", 100), "root.squashfs": item("images/d/b/amd64/default/1/rootfs.squashfs", 4000) } },
+          "2": { items: { "lxd.tar.xz": item("images/d/b/amd64/default/2/lxd.tar.xz", 100), "root.squashfs": item("images/d/b/amd64/default/2/rootfs.squashfs", 5000) } }
+        }
+      }
+    }
+  }
+  it("counts products, versions and each file's bytes once, and knows the version folders listed", () => {
+    const figures = catalogFigures(JSON.stringify(catalog), "images")
+    expect(figures).toEqual({ products: 1, versions: 2, bytes: 9200, listed: new Set(["d/b/amd64/default/1", "d/b/amd64/default/2"]) })
+  })
+  it("says what is wrong with a file that is no catalog", () => {
+    expect(catalogFigures("{", "images")).toMatchObject({ problem: expect.stringMatching(/^not JSON: /) })
+    expect(catalogFigures(JSON.stringify({ products: { a: { versions: { "1": {} } } } }), "images")).toEqual({
+      problem: "not a catalog: products, versions and items are not all there"
+    })
   })
 })

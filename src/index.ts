@@ -1,5 +1,12 @@
 /** The public API for programs that embed lxd-image-server: services, layers and the pure catalog rules. */
-export { IndexerLive, MirrorLive, SyncLive, WatchLive } from "./Layers.js"
+export { HealthLive, IndexerLive, MirrorLive, SyncLive, WatchLive } from "./Layers.js"
+export { Metrics, metricPrefix, publishLatencyBuckets } from "./health/Metrics.js"
+export { feedMetrics, type HealthFeed, type HealthSettings } from "./health/MetricsFeed.js"
+export { metricsFileProblem, writeMetricsFile } from "./health/MetricsFile.js"
+export { catalogLagMs, type Readiness, readiness, type ServiceReport } from "./health/Readiness.js"
+export { type RefusalKind, refusalKind, refusalKinds } from "./health/RefusalKind.js"
+export { ServiceBoard } from "./health/ServiceBoard.js"
+export { countResponses, type HealthEndpoints, healthPaths, withHealthRoutes } from "./server/HealthRoutes.js"
 export { ConfigError, type ConfigFile, loadConfigFile, parseConfigText } from "./config/AppConfig.js"
 export { formatLogLine, type LogFormat, logFormats, LoggingLive, stderrIsJournal } from "./config/Logging.js"
 export { makeTerminalProgress, Progress, ProgressLive, type ProgressReporter, silentProgress } from "./progress/Progress.js"

@@ -114,7 +114,9 @@ export const init = Cli.make("init", initOptions, (flags) =>
         host: `${JSON.stringify(defaults.host)}           # serve only`,
         port: `${port}                 # init: nginx's HTTPS port; serve: default ${serveDefaults.port}`,
         http_port: `${httpPort}             # 0: no plain HTTP server`,
-        public_url: `"https://images.example.com"   # the catalog page's commands; default https://<first hostname>[:port]`
+        public_url: `"https://images.example.com"   # the catalog page's commands; default https://<first hostname>[:port]`,
+        stale_after: `${defaults.stale_after}             # seconds a settled upload may wait before status and /readyz call the catalog stale`,
+        metrics_file: `"/var/lib/prometheus/node-exporter/lxd-image-server.prom"   # watch: node-exporter textfile; default none`
       })
       yield* fs.writeFileString(loaded.path, text, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
       yield* Effect.logInfo(`wrote the config file ${loaded.path}`)

@@ -13,12 +13,18 @@ import { WatchService } from "../watch/WatchService.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
 import { resolveServerOptions, serverOptions } from "./Init.js"
+import { resolveStaleAfter, staleAfterOption } from "./Status.js"
+import { HealthLive } from "../Layers.js"
+import { Metrics } from "../health/Metrics.js"
+import { feedMetrics } from "../health/MetricsFeed.js"
+import { ServiceBoard } from "../health/ServiceBoard.js"
 
 
 const serveOptions = {
   ...serverOptions,
   host: Options.text("host").pipe(Options.withDescription("The address to listen on (default ${defaults.host}; config key host)"), Options.optional),
-  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional)
+  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional),
+  staleAfter: staleAfterOption
 }
 
 export const serve = Command.make("serve", serveOptions, (flags) =>
@@ -28,6 +34,7 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const path = yield* Path.Path
       const service = yield* WatchService
       const { file } = yield* LoadedConfig
+      const staleAfterMs = yield* resolveStaleAfter(flags.staleAfter)
       const server = yield* resolveServerOptions(flags)
       const rootDir = path.resolve(server.rootDir)
       const host = setting(file, "host", flags.host)
@@ -48,10 +55,15 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       )
       const url = serverUrl(subjectNames(server.hostnames)[0]!, port)
       const compat = setting(file, "compat")
+      // the health endpoints and the metrics, fed from this run's generations and the service's reports
+      const metrics = yield* Metrics
+      const feed = yield* feedMetrics(() => ({ streamsDir, stateDir, mirrors: [], staleAfterMs }))
+      yield* metrics.exposeHttp
+      const health = { ready: feed.ready, metrics: feed.render, metricsContentType: feed.contentType, countResponse: metrics.countResponse }
       yield* Console.log([`serving ${rootDir} at ${url}`, ...remoteInstructions(url, yield* fs.readFileString(cert.cert), cert.cert)].join("\n"))
       yield* Effect.all(
         [
-          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key })),
+          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key, health })),
           service.run({
             imagesDir,
             streamsDir,
@@ -61,11 +73,12 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
             settle: Duration.seconds(setting(file, "settle")),
             reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),
             retention: watchRetention(file),
-            syncs: syncTargets(file.sync)
+            syncs: syncTargets(file.sync),
+            report: (yield* ServiceBoard).report
           })
         ],
         { concurrency: "unbounded", discard: true }
       )
     })
-  )
-).pipe(Command.withDescription(`Serve the root over HTTPS (default port ${serveDefaults.port}) and keep its catalog true: one command, no nginx`))
+  ).pipe(Effect.provide(HealthLive))
+).pipe(Command.withDescription(`Serve the root over HTTPS (default port ${serveDefaults.port}) and keep its catalog true: one command, no nginx; /healthz, /readyz and /metrics answer without any secret`))

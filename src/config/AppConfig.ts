@@ -54,6 +54,10 @@ export const ConfigFile = Schema.Struct({
     Schema.String.pipe(Schema.filter((u) => u === "" || /^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(u), { message: () => "an https:// URL with no query (the URL clients add as the remote)" }))
   ),
   prune: Schema.optional(PruneTable),
+  // seconds a settled upload may wait for the catalog before `status` and /readyz call the catalog stale
+  stale_after: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0))),
+  // watch's node-exporter textfile; "" means none
+  metrics_file: Schema.optional(Schema.String),
   compat: Schema.optional(oneOf(compatModes)),
   mirrors: Schema.optional(Mirrors),
   sync: Schema.optional(Syncs)

@@ -31,7 +31,11 @@ export const defaults: Settings = {
   sync: {},
   public_url: "",
   // max_age_days and dangling_hours: no default, off unless given
-  prune: { keep: 3, grace_hours: 6 }
+  prune: { keep: 3, grace_hours: 6 },
+  // 15 minutes: more than a full reconcile (600 s), which catches an upload whose file events were lost, plus
+  // the hashing of a big image on a slow disk; far less than the hour clients may keep an old catalog
+  stale_after: 900,
+  metrics_file: ""
 }
 
 /**

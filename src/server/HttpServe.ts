@@ -13,6 +13,7 @@ import { open, readFile, realpath } from "node:fs/promises"
 import { join, relative, sep } from "node:path"
 import { Data, Effect, Layer } from "effect"
 import { isWithin } from "../tree/Layout.js"
+import { countResponses, type HealthEndpoints, withHealthRoutes } from "./HealthRoutes.js"
 import { contentType, isServedPath, openFailureStatus, pagePath, parseRange, requestedPath } from "./StaticFiles.js"
 
 export interface ServeOptions {
@@ -21,6 +22,8 @@ export interface ServeOptions {
   readonly port: number
   readonly cert: string
   readonly key: string
+  /** `/healthz`, `/readyz`, `/metrics` and the count of responses; none when absent. */
+  readonly health?: HealthEndpoints | undefined
 }
 
 const notFound = HttpServerResponse.text("not found\n", { status: 404 })
@@ -106,9 +109,14 @@ export const HttpsServerLive = (o: ServeOptions) =>
       // closed before the server itself, whose close() would otherwise wait for every download in progress
       const dropConnections = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => server?.closeAllConnections())))
       const listening = Layer.effectDiscard(Effect.logInfo(`listening on https://${o.host}:${o.port}`))
-      return Layer.mergeAll(HttpServer.serve(staticApp(o.rootDir)), dropConnections, listening).pipe(
+      const app = staticApp(o.rootDir)
+      return Layer.mergeAll(HttpServer.serve(o.health ? withHealthRoutes(o.health, app) : app), dropConnections, listening).pipe(
         Layer.provide(
-          NodeHttpServer.layer(() => (server = createServer({ cert, key, minVersion: "TLSv1.2" })) as unknown as Server, {
+          NodeHttpServer.layer(() => {
+            server = createServer({ cert, key, minVersion: "TLSv1.2" })
+            if (o.health) countResponses(server, o.health.countResponse)
+            return server as unknown as Server
+          }, {
             port: o.port,
             host: o.host
           })

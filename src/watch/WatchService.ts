@@ -33,6 +33,7 @@ import { Syncer } from "../sync/Syncer.js"
 import { syncOnInterval } from "../sync/SyncSchedule.js"
 import { startPageWriter, webRootOf } from "../page/PageWriter.js"
 import { type TreeEvent, watchTree } from "./Watcher.js"
+import type { ServiceReport } from "../health/Readiness.js"
 
 /** What `watch` does after publishing: `[prune]` of the config file. */
 export interface WatchRetention {
@@ -57,6 +58,8 @@ export interface WatchOptions extends IndexerOptions {
   readonly syncs?: ReadonlyArray<SyncTarget>
   /** The catalog page is rendered at most this often (default 2 s). */
   readonly pageEvery?: Duration.Duration | undefined
+  /** Told where the service stands after each turn of its loop that did work (health endpoints, metrics). */
+  readonly report?: ((report: ServiceReport) => Effect.Effect<void>) | undefined
 }
 
 /** The service's state as `status.json` in the state folder shows it (the catalog's health for people and tools). */
@@ -151,6 +154,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         let ready = false
         let treeDueAt: number | undefined = (yield* now) + 30_000
         let lastReconcile = yield* now
+        /** The whole tree was reconciled once in this run. */
+        let reconciled = false
         /** images.json as this service left it: anything else means another writer (update) wrote. */
         let ourStamp: string | undefined
         let lastStatus = ""
@@ -235,6 +240,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
               )
             }
             lastReconcile = yield* now
+            reconciled = true
             const hashed = shell.hashed() - hashedBefore
             const mem = process.memoryUsage()
             yield* Effect.logDebug(
@@ -305,6 +311,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             committedAt: status.committedAt
           }))
           yield* writeStatus(status)
+          if (options.report) yield* options.report({ at: yield* now, status, reconciled })
         })
 
         const onEvent = (event: TreeEvent) =>

@@ -8,24 +8,17 @@ import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { binPath, runBin } from "../support/Bin.js"
+import { command, onTerminal, quote } from "../support/Terminal.js"
 import { tempDir } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 
 const repoRoot = dirname(dirname(binPath))
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
-const command = (args: ReadonlyArray<string>) => [process.execPath, binPath, ...args].map(quote).join(" ")
 
 /** Runs the program with its output untouched (runBin strips escapes). */
 const raw = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   const r = spawnSync(process.execPath, [binPath, ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
-
-/** Runs the program on a pseudo-terminal: stdout and stderr are the terminal, as for a person. */
-const onTerminal = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const r = spawnSync("script", ["-qfec", command(args), "/dev/null"], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 })
-  return { code: r.status, out: r.stdout }
 }
 
 /** Runs the program with JOURNAL_STREAM naming its real stderr, as systemd sets it. */

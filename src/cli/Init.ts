@@ -7,6 +7,9 @@ import { renderSite, siteFileName } from "../server/NginxSite.js"
 import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
+import { privateLines, privateOptions, privateUrls, resolvePrivate } from "./Private.js"
+import { plainHttpSites, siteMismatch } from "../server/PrivateSite.js"
+import { UsageError } from "./Failure.js"
 
 
 export class InitError extends Data.TaggedError("InitError")<{ readonly reason: string }> {
@@ -49,9 +52,10 @@ const initOptions = {
   ),
   port: Options.integer("port").pipe(Options.withDescription("The HTTPS port of the nginx site (default 443; config key port)"), Options.optional),
   httpPort: Options.integer("http-port").pipe(
-    Options.withDescription("The plain HTTP port serving images/ only, 0 for none (default 80; config key http_port)"),
+    Options.withDescription("The plain HTTP port serving images/ only, 0 for none (default 80; config key http_port; none when private)"),
     Options.optional
-  )
+  ),
+  ...privateOptions
 }
 
 /** A running system nginx: its pidfile names a live process. */
@@ -68,6 +72,24 @@ const systemNginxRunning = (fs: FileSystem.FileSystem) =>
     Effect.orElseSucceed(() => false)
   )
 
+/** The other sites nginx loads (sites-enabled/, conf.d/*.conf), by path, with their text. */
+const otherSiteTexts = (nginxDir: string, ours: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const found: Array<{ readonly name: string; readonly text: string }> = []
+    for (const [dir, only] of [["sites-enabled", ""], ["conf.d", ".conf"]] as const) {
+      const names = yield* fs.readDirectory(path.join(nginxDir, dir)).pipe(Effect.orElseSucceed(() => []))
+      for (const name of names.filter((n) => n.endsWith(only)).sort()) {
+        const file = path.join(nginxDir, dir, name)
+        if (file === ours) continue
+        const text = yield* fs.readFileString(file).pipe(Effect.option)
+        if (Option.isSome(text)) found.push({ name: file, text: text.value })
+      }
+    }
+    return found
+  })
+
 export const init = Cli.make("init", initOptions, (flags) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -78,8 +100,14 @@ export const init = Cli.make("init", initOptions, (flags) =>
     const rootDir = path.resolve(server.rootDir)
     const nginxDir = path.resolve(setting(loaded.file, "nginx_dir", flags.nginxDir))
     const port = setting(loaded.file, "port", flags.port)
-    const httpPort = setting(loaded.file, "http_port", flags.httpPort)
     const fail = (reason: string) => new InitError({ reason })
+    // bad secrets or flags stop init before it changes anything else
+    const secret = yield* resolvePrivate(flags)
+    if (secret !== undefined && Option.getOrElse(flags.httpPort, () => 0) !== 0) {
+      return yield* new UsageError({ reason: "--http-port: a private server has no plain-HTTP port (clients would send the secret there in clear)" })
+    }
+    const httpPort = secret === undefined ? setting(loaded.file, "http_port", flags.httpPort) : 0
+    for (const made of secret?.made ?? []) yield* Effect.logInfo(`made ${made}`)
     const io =
       (what: string) =>
       <A, E extends { readonly message: string }, R>(self: Effect.Effect<A, E, R>) =>
@@ -95,6 +123,11 @@ export const init = Cli.make("init", initOptions, (flags) =>
 
     if (yield* fs.exists(loaded.path).pipe(Effect.orElseSucceed(() => false))) {
       yield* Effect.logInfo(`kept the existing config file ${loaded.path}`)
+      if (secret !== undefined && (loaded.file.private !== true || setting(loaded.file, "private_access") !== secret.form)) {
+        yield* Effect.logWarning(
+          `${loaded.path} does not say private = true, private_access = "${secret.form}": add them, or update and the service write the catalog page with the wrong URL (and a later init, as the package's upgrades run it, refuses the private site)`
+        )
+      }
     } else {
       yield* fs.makeDirectory(path.dirname(loaded.path), { recursive: true }).pipe(io(`cannot make ${path.dirname(loaded.path)}`))
       const text = configTemplate({
@@ -114,9 +147,16 @@ export const init = Cli.make("init", initOptions, (flags) =>
         host: `${JSON.stringify(defaults.host)}           # serve only`,
         port: `${port}                 # init: nginx's HTTPS port; serve: default ${serveDefaults.port}`,
         http_port: `${httpPort}             # 0: no plain HTTP server`,
-        public_url: `"https://images.example.com"   # the catalog page's commands; default https://<first hostname>[:port]`
+        public_url: `"https://images.example.com"   # the catalog page's commands; default https://<first hostname>[:port]`,
+        private: `${defaults.private}             # init, serve, and the catalog page: clients must present a secret`,
+        private_access: `${JSON.stringify(defaults.private_access)}    # path | basic | both`,
+        private_user: JSON.stringify(defaults.private_user),
+        private_token_file: `""   # default: private-token beside this file`,
+        htpasswd_file: `""        # default: htpasswd beside this file`
       })
-      yield* fs.writeFileString(loaded.path, text, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
+      // init --private: the service and update must know, for the catalog page's URL
+      const privateKeys = secret === undefined ? "" : `\nprivate = true\nprivate_access = ${JSON.stringify(secret.form)}\n`
+      yield* fs.writeFileString(loaded.path, text + privateKeys, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
       yield* Effect.logInfo(`wrote the config file ${loaded.path}`)
     }
 
@@ -126,12 +166,17 @@ export const init = Cli.make("init", initOptions, (flags) =>
 
     const available = path.join(nginxDir, "sites-available", siteFileName)
     const enabled = path.join(nginxDir, "sites-enabled", siteFileName)
+    const sitePrivate = secret === undefined ? undefined : { form: secret.form, token: secret.token, htpasswd: secret.htpasswdFile }
     if (yield* fs.exists(available).pipe(Effect.orElseSucceed(() => false))) {
+      const mismatch = siteMismatch(yield* fs.readFileString(available).pipe(io(`cannot read ${available}`)), sitePrivate)
+      if (mismatch !== undefined) return yield* Effect.fail(fail(`the existing nginx site ${available} does not fit: ${mismatch}; remove it and run init again (init never overwrites it)`))
       yield* Effect.logInfo(`kept the existing nginx site ${available}`)
     } else {
       yield* fs.makeDirectory(path.dirname(available), { recursive: true }).pipe(io(`cannot make ${path.dirname(available)}`))
-      const site = renderSite({ rootDir, cert: cert.cert, key: cert.key, hostnames: subjectNames(server.hostnames).filter((n) => n !== "127.0.0.1"), port, httpPort })
-      yield* fs.writeFileString(available, site, { mode: 0o644 }).pipe(io(`cannot write ${available}`))
+      const site = renderSite({ rootDir, cert: cert.cert, key: cert.key, hostnames: subjectNames(server.hostnames).filter((n) => n !== "127.0.0.1"), port, httpPort, private: sitePrivate })
+      // a private site holds the token
+      yield* fs.writeFileString(available, site, { mode: secret === undefined ? 0o644 : 0o640 }).pipe(io(`cannot write ${available}`))
+      yield* fs.chmod(available, secret === undefined ? 0o644 : 0o640).pipe(io(`cannot set the mode of ${available}`))
       yield* Effect.logInfo(`wrote the nginx site ${available}`)
       changed = true
     }
@@ -156,9 +201,20 @@ export const init = Cli.make("init", initOptions, (flags) =>
       yield* Effect.logInfo(`nginx was not reloaded (${nginxDir === defaults.nginx_dir ? "no running system nginx" : "custom --nginx-dir"})`)
     }
 
+    if (secret !== undefined) {
+      // anything else on port 80 gets the clients' first try for image files, secret included
+      const others = yield* otherSiteTexts(nginxDir, enabled)
+      for (const name of plainHttpSites(others)) {
+        yield* Effect.logWarning(`${name} listens on port 80: clients send their first try for image files there, with the secret, in clear; disable it, or nothing private is private`)
+      }
+    }
+
     const pem = yield* fs.readFileString(cert.cert).pipe(io(`cannot read ${cert.cert}`))
     const host = subjectNames(server.hostnames)[0]!
     const url = serverUrl(host, port)
-    yield* Console.log([`lxd-image-server is set up at ${url}`, ...remoteInstructions(url, pem, cert.cert)].join("\n"))
+    const remoteUrl = secret === undefined ? url : privateUrls(url, secret).first
+    yield* Console.log(
+      [`lxd-image-server is set up at ${url}`, ...remoteInstructions(remoteUrl, pem, cert.cert), ...(secret === undefined ? [] : privateLines(url, secret, port))].join("\n")
+    )
   })
 ).pipe(Cli.withDescription("Set up folders, the config file, a self-signed certificate and the nginx site (never overwrites)"))

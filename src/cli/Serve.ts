@@ -3,7 +3,10 @@ import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Option, Queue } from "effect"
 import { writableStateDir } from "../config/StateDir.js"
-import { HttpsServerLive } from "../server/HttpServe.js"
+import { HttpsServerLive, staticApp } from "../server/HttpServe.js"
+import { guard, makePasswordCheck } from "../server/PrivateGate.js"
+import { gateRules, takesPassword } from "../server/PrivateAccess.js"
+import { privateLines, privateOptions, privateUrls, resolvePrivate } from "./Private.js"
 import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
 import { pageSite } from "../page/PageWriter.js"
 import { watchRetention } from "./Watch.js"
@@ -17,7 +20,8 @@ import { resolveServerOptions, serverOptions } from "./Init.js"
 const serveOptions = {
   ...serverOptions,
   host: Options.text("host").pipe(Options.withDescription("The address to listen on (default ${defaults.host}; config key host)"), Options.optional),
-  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional)
+  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional),
+  ...privateOptions
 }
 
 export const serve = Command.make("serve", serveOptions, (flags) =>
@@ -28,6 +32,9 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const service = yield* WatchService
       const { file } = yield* LoadedConfig
       const server = yield* resolveServerOptions(flags)
+      // bad secrets stop serve before it makes or opens anything else
+      const secret = yield* resolvePrivate(flags)
+      for (const made of secret?.made ?? []) yield* Effect.logInfo(`made ${made}`)
       const rootDir = path.resolve(server.rootDir)
       const host = setting(file, "host", flags.host)
       const port = setting(file, "port", flags.port, serveDefaults.port)
@@ -47,15 +54,31 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       )
       const url = serverUrl(subjectNames(server.hostnames)[0]!, port)
       const compat = setting(file, "compat")
-      yield* Console.log([`serving ${rootDir} at ${url}`, ...remoteInstructions(url, yield* fs.readFileString(cert.cert), cert.cert)].join("\n"))
+      const remoteUrl = secret === undefined ? url : privateUrls(url, secret).first
+      yield* Console.log(
+        [`serving ${rootDir} at ${url}`, ...remoteInstructions(remoteUrl, yield* fs.readFileString(cert.cert), cert.cert), ...(secret === undefined ? [] : privateLines(url, secret, port))].join("\n")
+      )
+      // a private server's files are behind the gate; whatever needs no secret goes beside it, not behind
+      const files = staticApp(rootDir)
+      const app =
+        secret === undefined
+          ? files
+          : guard(gateRules(secret.form, secret.token), takesPassword(secret.form) ? yield* makePasswordCheck(secret.htpasswdFile) : undefined)(files)
       yield* Effect.all(
         [
-          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key })),
+          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key }, app)),
           service.run({
             imagesDir,
             streamsDir,
             compat,
-            page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat }),
+            page: yield* pageSite({
+              publicUrl: setting(file, "public_url"),
+              hostnames: server.hostnames,
+              port,
+              sslDir: server.sslDir,
+              compat,
+              private: secret === undefined ? undefined : { form: secret.form, token: secret.token }
+            }),
             stateDir,
             settle: Duration.seconds(setting(file, "settle")),
             reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),

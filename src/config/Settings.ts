@@ -29,6 +29,12 @@ export const defaults: Settings = {
   http_port: 80,
   mirrors: {},
   public_url: "",
+  private: false,
+  private_access: "path",
+  private_user: "images",
+  // "": beside the config file (private-token, htpasswd)
+  private_token_file: "",
+  htpasswd_file: "",
   // max_age_days and dangling_hours: no default, off unless given
   prune: { keep: 3, grace_hours: 6 }
 }

@@ -97,8 +97,8 @@ export const staticApp = (rootDir: string) =>
     })
   )
 
-/** The server as a layer: it listens while the layer lives. */
-export const HttpsServerLive = (o: ServeOptions) =>
+/** The server as a layer: it listens while the layer lives. `app` answers the requests: the static files by default. */
+export const HttpsServerLive = (o: ServeOptions, app: ReturnType<typeof staticApp> = staticApp(o.rootDir)) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const [cert, key] = yield* Effect.promise(() => Promise.all([readFile(o.cert), readFile(o.key)]))
@@ -106,7 +106,7 @@ export const HttpsServerLive = (o: ServeOptions) =>
       // closed before the server itself, whose close() would otherwise wait for every download in progress
       const dropConnections = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => server?.closeAllConnections())))
       const listening = Layer.effectDiscard(Effect.logInfo(`listening on https://${o.host}:${o.port}`))
-      return Layer.mergeAll(HttpServer.serve(staticApp(o.rootDir)), dropConnections, listening).pipe(
+      return Layer.mergeAll(HttpServer.serve(app), dropConnections, listening).pipe(
         Layer.provide(
           NodeHttpServer.layer(() => (server = createServer({ cert, key, minVersion: "TLSv1.2" })) as unknown as Server, {
             port: o.port,

@@ -37,12 +37,13 @@ export const keptPasswordPath = (htpasswdPath: string): string => `${htpasswdPat
 /** The group that may read the secrets: nginx's workers run as www-data, and the upload user is in it. */
 export const secretsGroup = "www-data"
 
+/** A failed read in a few words: "no such file", "cannot read it: permission denied", "cannot read it: EISDIR: …". */
 const describe = (e: { readonly message: string; readonly _tag?: string; readonly reason?: unknown }): string =>
   e._tag === "SystemError" && e.reason === "NotFound"
     ? "no such file"
     : e._tag === "SystemError" && e.reason === "PermissionDenied"
       ? "cannot read it: permission denied"
-      : e.message
+      : `cannot read it: ${e.message.includes("): ") ? e.message.slice(e.message.lastIndexOf("): ") + 3) : e.message}`
 
 /** www-data's gid, when that group exists. */
 const groupId = (name: string) =>

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs, on Debian 12, every real tool the tests drive: nginx, the LXD 5.0.2 client and daemon,
 # the Incus 6.0.4 client (bookworm-backports), squashfs-tools, openssl, rsync, xz, debootstrap, and
-# openssh-server (the mirror tests start their own sshd on 127.0.0.1), and headless Chromium for the catalog
-# page.
+# openssh-server (the mirror tests start their own sshd on 127.0.0.1), headless Chromium for the catalog
+# page, and busybox-static (the /sbin/init of the containers the LXD daemon launches).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 if [ "$(id -u)" != 0 ]; then echo "install-test-deps: run as root" >&2; exit 1; fi
@@ -20,7 +20,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   nginx-light openssl ca-certificates rsync xz-utils squashfs-tools qemu-utils openssh-server openssh-client \
   lxd lxd-client \
-  debootstrap dpkg-dev debhelper lintian fakeroot chromium >/dev/null
+  debootstrap dpkg-dev debhelper lintian fakeroot chromium busybox-static >/dev/null
 apt-get install -y -qq --no-install-recommends -t bookworm-backports incus-client >/dev/null
 # nginx must not keep running from the package's own unit: the tests start their own.
 (systemctl disable --now nginx 2>/dev/null || service nginx stop 2>/dev/null || true) >/dev/null

@@ -35,6 +35,9 @@ const groupOf = (file: string) => execFileSync("stat", ["-c", "%U:%G", file]).to
 describe.skipIf(!ready)("init --private and serve --private", () => {
   it("path: init makes a token beside the config file (0640, root:www-data as root), prints the URL with it, and keeps it", async () => {
     const s = setup()
+    // Debian's default site: the clients' first http:// try would reach it, secret included
+    mkdirSync(join(s.base, "nginx", "sites-enabled"), { recursive: true })
+    writeFileSync(join(s.base, "nginx", "sites-enabled", "default"), "server {\n\tlisten 80 default_server;\n\tlisten [::]:80 default_server;\n}\n")
     const first = await s.init("--private")
     expect(first.code, first.stderr).toBe(0)
     const tokenFile = join(s.etc, "private-token")
@@ -48,6 +51,7 @@ describe.skipIf(!ready)("init --private and serve --private", () => {
     expect(first.stdout).toContain(`incus remote add myimages https://images.test/${token} --protocol simplestreams --public`)
     expect(first.stdout).toMatch(/SHA-256 fingerprint: ([0-9A-F]{2}:){31}[0-9A-F]{2}/)
     expect(first.stdout).toContain("No plain-HTTP server")
+    expect(first.stderr).toContain(`WARN  ${join(s.base, "nginx", "sites-enabled", "default")} listens on port 80: clients send their first try for image files there, with the secret, in clear`)
     // the config says so, for update and the service (the catalog page's URL)
     expect(readFileSync(join(s.etc, "config.toml"), "utf8")).toMatch(/^private = true\nprivate_access = "path"$/m)
     const site = s.site()

@@ -21,7 +21,7 @@ export { HttpsServerLive, staticApp, type ServeOptions } from "./server/HttpServ
 export { renderSite, type SiteOptions } from "./server/NginxSite.js"
 export * from "./server/PrivateAccess.js"
 export { guard, makePasswordCheck, type PasswordCheck } from "./server/PrivateGate.js"
-export { ensureHtpasswd, ensureToken, PrivateSecretsError, readHtpasswd, readToken } from "./server/PrivateSecrets.js"
+export { makeHtpasswd, makeToken, PrivateSecretsError, readHtpasswd, readToken } from "./server/PrivateSecrets.js"
 export { ensureCertificate, fingerprintOf, subjectNames } from "./server/Tls.js"
 export * from "./simplestreams/Aliases.js"
 export * from "./simplestreams/Architecture.js"

@@ -4,12 +4,19 @@ import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { Console, Data, Effect, Option } from "effect"
 import { configTemplate } from "../config/AppConfig.js"
 import { renderSite, siteFileName } from "../server/NginxSite.js"
-import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
+import { ensureCertificate, serverUrl, subjectNames } from "../server/Tls.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
-import { privateLines, privateOptions, privateUrls, resolvePrivate } from "./Private.js"
-import { plainHttpSites, siteMismatch } from "../server/PrivateSite.js"
-import { UsageError } from "./Failure.js"
+import {
+  privateConfigKeys,
+  privateHttpPort,
+  privateOptions,
+  resolvePrivate,
+  serverInstructions,
+  warnConfigNotPrivate,
+  warnPlainHttpSites
+} from "./Private.js"
+import { siteMismatch } from "../server/PrivateSite.js"
 
 
 export class InitError extends Data.TaggedError("InitError")<{ readonly reason: string }> {
@@ -72,24 +79,6 @@ const systemNginxRunning = (fs: FileSystem.FileSystem) =>
     Effect.orElseSucceed(() => false)
   )
 
-/** The other sites nginx loads (sites-enabled/, conf.d/*.conf), by path, with their text. */
-const otherSiteTexts = (nginxDir: string, ours: string) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const found: Array<{ readonly name: string; readonly text: string }> = []
-    for (const [dir, only] of [["sites-enabled", ""], ["conf.d", ".conf"]] as const) {
-      const names = yield* fs.readDirectory(path.join(nginxDir, dir)).pipe(Effect.orElseSucceed(() => []))
-      for (const name of names.filter((n) => n.endsWith(only)).sort()) {
-        const file = path.join(nginxDir, dir, name)
-        if (file === ours) continue
-        const text = yield* fs.readFileString(file).pipe(Effect.option)
-        if (Option.isSome(text)) found.push({ name: file, text: text.value })
-      }
-    }
-    return found
-  })
-
 export const init = Cli.make("init", initOptions, (flags) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -102,12 +91,8 @@ export const init = Cli.make("init", initOptions, (flags) =>
     const port = setting(loaded.file, "port", flags.port)
     const fail = (reason: string) => new InitError({ reason })
     // bad secrets or flags stop init before it changes anything else
+    const httpPort = yield* privateHttpPort(flags)
     const secret = yield* resolvePrivate(flags)
-    if (secret !== undefined && Option.getOrElse(flags.httpPort, () => 0) !== 0) {
-      return yield* new UsageError({ reason: "--http-port: a private server has no plain-HTTP port (clients would send the secret there in clear)" })
-    }
-    const httpPort = secret === undefined ? setting(loaded.file, "http_port", flags.httpPort) : 0
-    for (const made of secret?.made ?? []) yield* Effect.logInfo(`made ${made}`)
     const io =
       (what: string) =>
       <A, E extends { readonly message: string }, R>(self: Effect.Effect<A, E, R>) =>
@@ -123,11 +108,7 @@ export const init = Cli.make("init", initOptions, (flags) =>
 
     if (yield* fs.exists(loaded.path).pipe(Effect.orElseSucceed(() => false))) {
       yield* Effect.logInfo(`kept the existing config file ${loaded.path}`)
-      if (secret !== undefined && (loaded.file.private !== true || setting(loaded.file, "private_access") !== secret.form)) {
-        yield* Effect.logWarning(
-          `${loaded.path} does not say private = true, private_access = "${secret.form}": add them, or update and the service write the catalog page with the wrong URL (and a later init, as the package's upgrades run it, refuses the private site)`
-        )
-      }
+      yield* warnConfigNotPrivate(secret)
     } else {
       yield* fs.makeDirectory(path.dirname(loaded.path), { recursive: true }).pipe(io(`cannot make ${path.dirname(loaded.path)}`))
       const text = configTemplate({
@@ -154,9 +135,7 @@ export const init = Cli.make("init", initOptions, (flags) =>
         private_token_file: `""   # default: private-token beside this file`,
         htpasswd_file: `""        # default: htpasswd beside this file`
       })
-      // init --private: the service and update must know, for the catalog page's URL
-      const privateKeys = secret === undefined ? "" : `\nprivate = true\nprivate_access = ${JSON.stringify(secret.form)}\n`
-      yield* fs.writeFileString(loaded.path, text + privateKeys, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
+      yield* fs.writeFileString(loaded.path, text + privateConfigKeys(secret), { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
       yield* Effect.logInfo(`wrote the config file ${loaded.path}`)
     }
 
@@ -201,20 +180,11 @@ export const init = Cli.make("init", initOptions, (flags) =>
       yield* Effect.logInfo(`nginx was not reloaded (${nginxDir === defaults.nginx_dir ? "no running system nginx" : "custom --nginx-dir"})`)
     }
 
-    if (secret !== undefined) {
-      // anything else on port 80 gets the clients' first try for image files, secret included
-      const others = yield* otherSiteTexts(nginxDir, enabled)
-      for (const name of plainHttpSites(others)) {
-        yield* Effect.logWarning(`${name} listens on port 80: clients send their first try for image files there, with the secret, in clear; disable it, or nothing private is private`)
-      }
-    }
+    if (secret !== undefined) yield* warnPlainHttpSites(nginxDir, enabled)
 
     const pem = yield* fs.readFileString(cert.cert).pipe(io(`cannot read ${cert.cert}`))
     const host = subjectNames(server.hostnames)[0]!
     const url = serverUrl(host, port)
-    const remoteUrl = secret === undefined ? url : privateUrls(url, secret).first
-    yield* Console.log(
-      [`lxd-image-server is set up at ${url}`, ...remoteInstructions(remoteUrl, pem, cert.cert), ...(secret === undefined ? [] : privateLines(url, secret, port))].join("\n")
-    )
+    yield* Console.log([`lxd-image-server is set up at ${url}`, ...serverInstructions(url, pem, cert.cert, secret, port)].join("\n"))
   })
 ).pipe(Cli.withDescription("Set up folders, the config file, a self-signed certificate and the nginx site (never overwrites)"))

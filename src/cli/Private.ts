@@ -8,13 +8,14 @@
  * make a second set of secrets.
  */
 import { Options } from "@effect/cli"
-import { Path } from "@effect/platform"
+import { FileSystem, Path } from "@effect/platform"
 import { Effect, Option } from "effect"
 import { setting } from "../config/Settings.js"
 import {
   type AccessForm,
   accessForms,
   type Credentials,
+  gateRules,
   type HtpasswdEntry,
   passwordUrl,
   takesPassword,
@@ -22,8 +23,11 @@ import {
   tokenUrl,
   userProblem
 } from "../server/PrivateAccess.js"
-import { ensureHtpasswd, ensureToken, keptPasswordPath, passwordMatches, readKeptPassword, readToken } from "../server/PrivateSecrets.js"
-import { remoteAddCommand } from "../server/Tls.js"
+import { keptPasswordPath, makeHtpasswd, makeToken, passwordMatches, readHtpasswd, readKeptPassword, readToken } from "../server/PrivateSecrets.js"
+import { remoteAddCommand, remoteInstructions } from "../server/Tls.js"
+import { plainHttpSites } from "../server/PrivateSite.js"
+import type { staticApp } from "../server/HttpServe.js"
+import { guard, makePasswordCheck } from "../server/PrivateGate.js"
 import { UsageError } from "./Failure.js"
 import { LoadedConfig } from "./Global.js"
 
@@ -56,8 +60,6 @@ export interface PrivateServer {
   readonly users: ReadonlyArray<HtpasswdEntry>
   /** The password `init` made, when it is kept and still the user's. */
   readonly kept: Credentials | undefined
-  /** The files this run made. */
-  readonly made: ReadonlyArray<string>
 }
 
 /** The secrets files: the config's keys, else beside the config file; and whether the config named them. */
@@ -86,7 +88,7 @@ const usage = (e: { readonly message: string }) => new UsageError({ reason: e.me
 /**
  * The private server the flags and the config ask for, its secrets made where missing at their default
  * place; undefined for a public one. A bad token, user name or htpasswd file, or a named file that is missing
- * or unreadable, is a UsageError (one line, exit 2).
+ * or unreadable, is a UsageError (one line, exit 2); a file that cannot be made, a PrivateSecretsError.
  */
 export const resolvePrivate = (flags: PrivateFlags) =>
   Effect.gen(function* () {
@@ -97,13 +99,20 @@ export const resolvePrivate = (flags: PrivateFlags) =>
     const user = setting(file, "private_user", flags.privateUser)
     const badUser = userProblem(user)
     if (badUser !== undefined) return yield* new UsageError({ reason: `--private-user: ${badUser}` })
-    const made: Array<string> = []
-    const token = takesToken(form.value) ? yield* ensureToken(files.tokenFile, !files.namedToken).pipe(Effect.mapError(usage)) : undefined
-    if (token?.created) made.push(files.tokenFile)
-    const htpasswd = takesPassword(form.value) ? yield* ensureHtpasswd(files.htpasswdFile, user, !files.namedHtpasswd).pipe(Effect.mapError(usage)) : undefined
-    if (htpasswd?.created) made.push(files.htpasswdFile, keptPasswordPath(files.htpasswdFile))
-    const users = htpasswd?.users ?? []
-    const kept = htpasswd === undefined ? Option.none<Credentials>() : yield* readKeptPassword(files.htpasswdFile)
+    // a file is made only at its default place, and only when every file already there is good: bad input
+    // stops the command before it makes anything
+    const fs = yield* FileSystem.FileSystem
+    const missing = (want: boolean, named: boolean, file: string) =>
+      want && !named ? Effect.map(fs.exists(file), (there) => !there).pipe(Effect.orElseSucceed(() => false)) : Effect.succeed(false)
+    const makeTokenFile = yield* missing(takesToken(form.value), files.namedToken, files.tokenFile)
+    const makeUsersFile = yield* missing(takesPassword(form.value), files.namedHtpasswd, files.htpasswdFile)
+    const tokenThere = takesToken(form.value) && !makeTokenFile ? yield* readToken(files.tokenFile).pipe(Effect.mapError(usage)) : undefined
+    const usersThere = takesPassword(form.value) && !makeUsersFile ? yield* readHtpasswd(files.htpasswdFile).pipe(Effect.mapError(usage)) : undefined
+    const token = makeTokenFile ? yield* makeToken(files.tokenFile) : tokenThere
+    if (makeTokenFile) yield* Effect.logInfo(`made ${files.tokenFile}`)
+    const users = makeUsersFile ? yield* makeHtpasswd(files.htpasswdFile, user) : (usersThere ?? [])
+    if (makeUsersFile) yield* Effect.logInfo(`made ${files.htpasswdFile} (user ${user}) and ${keptPasswordPath(files.htpasswdFile)}`)
+    const kept = takesPassword(form.value) ? yield* readKeptPassword(files.htpasswdFile) : Option.none<Credentials>()
     // a password changed since init made it is not printed: the URL would not work
     const entry = Option.flatMap(kept, (k) => Option.fromNullable(users.find((u) => u.user === k.user)))
     const keptValid =
@@ -111,10 +120,9 @@ export const resolvePrivate = (flags: PrivateFlags) =>
     return {
       form: form.value,
       ...files,
-      token: token?.token,
+      token,
       users,
-      kept: keptValid ? Option.getOrUndefined(kept) : undefined,
-      made
+      kept: keptValid ? Option.getOrUndefined(kept) : undefined
     } satisfies PrivateServer
   })
 
@@ -140,8 +148,14 @@ export const privateUrls = (base: string, server: PrivateServer): { readonly fir
   return { first: server.token !== undefined ? tokenUrl(base, server.token) : password!, password: server.token !== undefined ? password : undefined }
 }
 
-/** The lines `init` and `serve` print after the remote instructions of a private server. */
-export const privateLines = (base: string, server: PrivateServer, port: number, remote = "myimages"): ReadonlyArray<string> => {
+/** How to add the server as a remote, pin included (Tls.remoteInstructions), with the secret for a private one. */
+export const serverInstructions = (url: string, pem: string, certPath: string, server: PrivateServer | undefined, port: number): ReadonlyArray<string> =>
+  server === undefined
+    ? remoteInstructions(url, pem, certPath)
+    : [...remoteInstructions(privateUrls(url, server).first, pem, certPath), ...privateLines(url, server, port)]
+
+/** The lines printed after the remote instructions of a private server. */
+const privateLines = (base: string, server: PrivateServer, port: number, remote = "myimages"): ReadonlyArray<string> => {
   const { password } = privateUrls(base, server)
   return [
     ...(password === undefined
@@ -164,3 +178,55 @@ export const privateLines = (base: string, server: PrivateServer, port: number, 
       : [`  The URL names port ${port}: clients send that first http:// try to port ${port}, so the secret crosses the network unencrypted before TLS is tried. Use port 443.`])
   ]
 }
+
+/** `serve`'s files behind the private server's gate, or as they are for a public one. */
+export const behindSecret = (server: PrivateServer | undefined, files: ReturnType<typeof staticApp>) =>
+  Effect.gen(function* () {
+    if (server === undefined) return files
+    const passwords = takesPassword(server.form) ? yield* makePasswordCheck(server.htpasswdFile) : undefined
+    return guard(gateRules(server.form, server.token), passwords)(files)
+  })
+
+/** The plain-HTTP port of the nginx site: none for a private server, where `--http-port` is bad input. */
+export const privateHttpPort = (flags: PrivateFlags & { readonly httpPort: Option.Option<number> }) =>
+  Effect.gen(function* () {
+    const { file } = yield* LoadedConfig
+    if (Option.isNone(yield* privateForm(flags))) return setting(file, "http_port", flags.httpPort)
+    if (Option.getOrElse(flags.httpPort, () => 0) !== 0) {
+      return yield* new UsageError({ reason: "--http-port: a private server has no plain-HTTP port (clients would send the secret there in clear)" })
+    }
+    return 0
+  })
+
+/** What `init --private` adds to the config file it writes: update and the service need it for the page's URL. */
+export const privateConfigKeys = (server: PrivateServer | undefined): string =>
+  server === undefined ? "" : `\nprivate = true\nprivate_access = ${JSON.stringify(server.form)}\n`
+
+/** A kept config file that does not say what `init --private` was told: the page and later inits would differ. */
+export const warnConfigNotPrivate = (server: PrivateServer | undefined) =>
+  Effect.gen(function* () {
+    const { file, path } = yield* LoadedConfig
+    if (server === undefined || (file.private === true && setting(file, "private_access") === server.form)) return
+    yield* Effect.logWarning(
+      `${path} does not say private = true, private_access = "${server.form}": add them, or update and the service write the catalog page with the wrong URL (and a later init, as the package's upgrades run it, refuses the private site)`
+    )
+  })
+
+/** Warns of every other nginx site (sites-enabled/, conf.d/*.conf) on port 80: it gets the clients' first try, secret included. */
+export const warnPlainHttpSites = (nginxDir: string, ours: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const others: Array<{ readonly name: string; readonly text: string }> = []
+    for (const [dir, suffix] of [["sites-enabled", ""], ["conf.d", ".conf"]] as const) {
+      const names = yield* fs.readDirectory(path.join(nginxDir, dir)).pipe(Effect.orElseSucceed(() => []))
+      for (const name of names.filter((n) => n.endsWith(suffix)).sort()) {
+        const file = path.join(nginxDir, dir, name)
+        const text = file === ours ? Option.none() : yield* fs.readFileString(file).pipe(Effect.option)
+        if (Option.isSome(text)) others.push({ name: file, text: text.value })
+      }
+    }
+    for (const name of plainHttpSites(others)) {
+      yield* Effect.logWarning(`${name} listens on port 80: clients send their first try for image files there, with the secret, in clear; disable it, or nothing private is private`)
+    }
+  })

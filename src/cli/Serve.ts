@@ -4,10 +4,8 @@ import { FileSystem, Path } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Option, Queue } from "effect"
 import { writableStateDir } from "../config/StateDir.js"
 import { HttpsServerLive, staticApp } from "../server/HttpServe.js"
-import { guard, makePasswordCheck } from "../server/PrivateGate.js"
-import { gateRules, takesPassword } from "../server/PrivateAccess.js"
-import { privateLines, privateOptions, privateUrls, resolvePrivate } from "./Private.js"
-import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
+import { behindSecret, privateOptions, resolvePrivate, serverInstructions } from "./Private.js"
+import { ensureCertificate, serverUrl, subjectNames } from "../server/Tls.js"
 import { pageSite } from "../page/PageWriter.js"
 import { watchRetention } from "./Watch.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
@@ -34,8 +32,7 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const server = yield* resolveServerOptions(flags)
       // bad secrets stop serve before it makes or opens anything else
       const secret = yield* resolvePrivate(flags)
-      for (const made of secret?.made ?? []) yield* Effect.logInfo(`made ${made}`)
-      const rootDir = path.resolve(server.rootDir)
+        const rootDir = path.resolve(server.rootDir)
       const host = setting(file, "host", flags.host)
       const port = setting(file, "port", flags.port, serveDefaults.port)
       const imagesDir = path.join(rootDir, "images")
@@ -54,16 +51,9 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       )
       const url = serverUrl(subjectNames(server.hostnames)[0]!, port)
       const compat = setting(file, "compat")
-      const remoteUrl = secret === undefined ? url : privateUrls(url, secret).first
-      yield* Console.log(
-        [`serving ${rootDir} at ${url}`, ...remoteInstructions(remoteUrl, yield* fs.readFileString(cert.cert), cert.cert), ...(secret === undefined ? [] : privateLines(url, secret, port))].join("\n")
-      )
+      yield* Console.log([`serving ${rootDir} at ${url}`, ...serverInstructions(url, yield* fs.readFileString(cert.cert), cert.cert, secret, port)].join("\n"))
       // a private server's files are behind the gate; whatever needs no secret goes beside it, not behind
-      const files = staticApp(rootDir)
-      const app =
-        secret === undefined
-          ? files
-          : guard(gateRules(secret.form, secret.token), takesPassword(secret.form) ? yield* makePasswordCheck(secret.htpasswdFile) : undefined)(files)
+      const app = yield* behindSecret(secret, staticApp(rootDir))
       yield* Effect.all(
         [
           Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key }, app)),
@@ -71,14 +61,7 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
             imagesDir,
             streamsDir,
             compat,
-            page: yield* pageSite({
-              publicUrl: setting(file, "public_url"),
-              hostnames: server.hostnames,
-              port,
-              sslDir: server.sslDir,
-              compat,
-              private: secret === undefined ? undefined : { form: secret.form, token: secret.token }
-            }),
+            page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat, private: secret }),
             stateDir,
             settle: Duration.seconds(setting(file, "settle")),
             reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),

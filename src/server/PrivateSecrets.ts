@@ -94,14 +94,12 @@ export const readToken = (file: string) =>
     return token
   })
 
-/** The token in the file; a new one when there is no file and `make` says so. */
-export const ensureToken = (file: string, make: boolean) =>
+/** A new token in a new file (never over one). */
+export const makeToken = (file: string) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    if (!make || (yield* fs.exists(file).pipe(Effect.orElseSucceed(() => true)))) return { token: yield* readToken(file), created: false }
     const token = newToken()
     yield* writeNewFile(file, `${token}\n`, 0o640, true)
-    return { token, created: true }
+    return token
   })
 
 /** The users of an htpasswd file, checked (see parseHtpasswd). */
@@ -146,13 +144,12 @@ export const readKeptPassword = (htpasswdPath: string) =>
   })
 
 /**
- * The htpasswd file's users; when there is no file and `make` says so, a new one with `user` and a random
- * password, hashed with `openssl passwd -6`, and that password kept beside it (mode 0600) for the printout.
+ * A new htpasswd file (never over one) with `user` and a random password, hashed with `openssl passwd -6`, and
+ * that password kept beside it (mode 0600) for the printout. Returns its users.
  */
-export const ensureHtpasswd = (file: string, user: string, make: boolean) =>
+export const makeHtpasswd = (file: string, user: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    if (!make || (yield* fs.exists(file).pipe(Effect.orElseSucceed(() => true)))) return { users: yield* readHtpasswd(file), created: false }
     const password = newPassword()
     const hash = yield* opensslPasswd(password, "6").pipe(
       Effect.mapError((e) => new PrivateSecretsError({ path: file, reason: `cannot hash the password with openssl: ${e.message}` }))
@@ -162,5 +159,5 @@ export const ensureHtpasswd = (file: string, user: string, make: boolean) =>
     yield* fs.remove(keptPasswordPath(file), { force: true }).pipe(Effect.ignore)
     yield* writeNewFile(keptPasswordPath(file), `${user}:${password}\n`, 0o600, false)
     yield* writeNewFile(file, htpasswdLine(user, hash), 0o640, true)
-    return { users: yield* readHtpasswd(file), created: true }
+    return yield* readHtpasswd(file)
   })

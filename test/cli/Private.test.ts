@@ -126,6 +126,8 @@ describe.skipIf(!ready)("init --private and serve --private", () => {
       // nothing else was made: no web root, no certificate, no site
       expect(["www", "ssl", "nginx"].filter((d) => existsSync(join(s.base, d))), message).toEqual([])
     }
+    // the good file beside the bad one is not made either
+    expect(existsSync(join(bcrypt.etc, "private-token"))).toBe(false)
     const choice = await setup().init("--private-access", "token")
     expect(choice.code).toBe(2)
   })

@@ -3,8 +3,9 @@ import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Option, Queue } from "effect"
 import { writableStateDir } from "../config/StateDir.js"
-import { HttpsServerLive } from "../server/HttpServe.js"
-import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
+import { HttpsServerLive, staticApp } from "../server/HttpServe.js"
+import { behindSecret, privateOptions, resolvePrivate, serverInstructions } from "./Private.js"
+import { ensureCertificate, serverUrl, subjectNames } from "../server/Tls.js"
 import { pageSite } from "../page/PageWriter.js"
 import { watchRetention } from "./Watch.js"
 import { syncTargets } from "../sync/SyncConfig.js"
@@ -24,7 +25,8 @@ const serveOptions = {
   ...serverOptions,
   host: Options.text("host").pipe(Options.withDescription("The address to listen on (default ${defaults.host}; config key host)"), Options.optional),
   port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional),
-  staleAfter: staleAfterOption
+  staleAfter: staleAfterOption,
+  ...privateOptions
 }
 
 export const serve = Command.make("serve", serveOptions, (flags) =>
@@ -36,7 +38,9 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const { file } = yield* LoadedConfig
       const staleAfterMs = yield* resolveStaleAfter(flags.staleAfter)
       const server = yield* resolveServerOptions(flags)
-      const rootDir = path.resolve(server.rootDir)
+      // bad secrets stop serve before it makes or opens anything else
+      const secret = yield* resolvePrivate(flags)
+        const rootDir = path.resolve(server.rootDir)
       const host = setting(file, "host", flags.host)
       const port = setting(file, "port", flags.port, serveDefaults.port)
       const imagesDir = path.join(rootDir, "images")
@@ -60,15 +64,17 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const feed = yield* feedMetrics(() => ({ streamsDir, stateDir, mirrors: [], staleAfterMs }))
       yield* metrics.exposeHttp
       const health = { ready: feed.ready, metrics: feed.render, metricsContentType: feed.contentType, countResponse: metrics.countResponse }
-      yield* Console.log([`serving ${rootDir} at ${url}`, ...remoteInstructions(url, yield* fs.readFileString(cert.cert), cert.cert)].join("\n"))
+      yield* Console.log([`serving ${rootDir} at ${url}`, ...serverInstructions(url, yield* fs.readFileString(cert.cert), cert.cert, secret, port)].join("\n"))
+      // a private server's files are behind the gate; whatever needs no secret goes beside it, not behind
+      const app = yield* behindSecret(secret, staticApp(rootDir))
       yield* Effect.all(
         [
-          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key, health })),
+          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key, health }, app)),
           service.run({
             imagesDir,
             streamsDir,
             compat,
-            page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat }),
+            page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat, private: secret }),
             stateDir,
             settle: Duration.seconds(setting(file, "settle")),
             reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),

@@ -9,6 +9,7 @@ import { mirrorNameRule, Mirrors, MirrorTable } from "../mirror/MirrorConfig.js"
 import { compatModes } from "../simplestreams/Compat.js"
 import { syncNameRule, Syncs, SyncTable } from "../sync/SyncConfig.js"
 import { logFormats } from "./Logging.js"
+import { accessForms } from "../server/PrivateAccess.js"
 
 export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
 export const configPathEnv = "LXD_IMAGE_SERVER_CONFIG"
@@ -53,6 +54,12 @@ export const ConfigFile = Schema.Struct({
   public_url: Schema.optional(
     Schema.String.pipe(Schema.filter((u) => u === "" || /^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(u), { message: () => "an https:// URL with no query (the URL clients add as the remote)" }))
   ),
+  // private servers (init, serve; the catalog page): see src/cli/Private.ts
+  private: Schema.optional(Schema.Boolean),
+  private_access: Schema.optional(oneOf(accessForms)),
+  private_user: Schema.optional(Schema.String),
+  private_token_file: Schema.optional(Schema.String),
+  htpasswd_file: Schema.optional(Schema.String),
   prune: Schema.optional(PruneTable),
   // seconds a settled upload may wait for the catalog before `status` and /readyz call the catalog stale
   stale_after: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0))),

@@ -30,6 +30,12 @@ export const defaults: Settings = {
   mirrors: {},
   sync: {},
   public_url: "",
+  private: false,
+  private_access: "path",
+  private_user: "images",
+  // "": beside the config file (private-token, htpasswd)
+  private_token_file: "",
+  htpasswd_file: "",
   // max_age_days and dangling_hours: no default, off unless given
   prune: { keep: 3, grace_hours: 6 },
   // 15 minutes: more than a full reconcile (600 s), which catches an upload whose file events were lost, plus

@@ -100,8 +100,8 @@ export const staticApp = (rootDir: string) =>
     })
   )
 
-/** The server as a layer: it listens while the layer lives. */
-export const HttpsServerLive = (o: ServeOptions) =>
+/** The server as a layer: it listens while the layer lives. `app` answers the requests: the static files by default. */
+export const HttpsServerLive = (o: ServeOptions, app: ReturnType<typeof staticApp> = staticApp(o.rootDir)) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const [cert, key] = yield* Effect.promise(() => Promise.all([readFile(o.cert), readFile(o.key)]))
@@ -109,7 +109,6 @@ export const HttpsServerLive = (o: ServeOptions) =>
       // closed before the server itself, whose close() would otherwise wait for every download in progress
       const dropConnections = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => server?.closeAllConnections())))
       const listening = Layer.effectDiscard(Effect.logInfo(`listening on https://${o.host}:${o.port}`))
-      const app = staticApp(o.rootDir)
       return Layer.mergeAll(HttpServer.serve(o.health ? withHealthRoutes(o.health, app) : app), dropConnections, listening).pipe(
         Layer.provide(
           NodeHttpServer.layer(() => {

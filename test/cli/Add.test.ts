@@ -31,8 +31,8 @@ describe.skipIf(!haveTools("tar", "xz", "gzip", "mksquashfs"))("lxd-image-server
     expect(split.code, split.stderr).toBe(0)
     expect(split.stdout).toBe(`${sha(join(exports, "meta-abc.tar.xz"), join(exports, "abc.squashfs"))}\n`)
 
-    expect(readdirSync(w.version("debian/bookworm/amd64/default/20240101_10:00")).sort()).toEqual(["image.tar.gz", "image.yaml"])
-    expect(readdirSync(w.version("debian/trixie/amd64/default/20240101_10:00")).sort()).toEqual(["lxd.tar.xz", "rootfs.squashfs"])
+    expect(readdirSync(w.version("debian/bookworm/amd64/default/20240101_10:00")).sort()).toEqual(["SHA256SUMS", "image.tar.gz", "image.yaml"])
+    expect(readdirSync(w.version("debian/trixie/amd64/default/20240101_10:00")).sort()).toEqual(["SHA256SUMS", "lxd.tar.xz", "rootfs.squashfs"])
     expect(readdirSync(w.version("debian/bookworm/amd64/default")).filter((n) => n.startsWith("."))).toEqual([])
     const images = JSON.parse(readFileSync(join(w.streams, "images.json"), "utf8"))
     expect(images.products["debian:bookworm:amd64:default"].aliases).toBe("debian/bookworm/default,debian/bookworm,mine")

@@ -158,12 +158,19 @@ export const addImage = (request: AddRequest) =>
     const staging = path.join(path.dirname(target), `.${ref.version}.add-${process.pid}`)
     yield* fs.makeDirectory(staging, { recursive: true })
     return yield* Effect.gen(function* () {
+      // copies keep the time their bytes were last modified (as cp -p): the folder arrives whole, and a running
+      // watch need not wait for it to settle before it lists it as well (it would leave it out meanwhile)
+      let modified = new Date(0)
       for (const f of files) {
         const copy = path.join(staging, f.name)
         yield* followCounter(progress, () => sizeNow(copy), fs.copyFile(f.from, copy))
+        const mtime = statSync(f.from).mtime
+        if (mtime > modified) modified = mtime
+        yield* fs.utimes(copy, mtime, mtime)
       }
       if (request.aliases.length > 0) yield* fs.writeFileString(path.join(staging, imageYamlName), aliasesAlone.right.text)
       yield* fs.writeFileString(path.join(staging, sumsFileName), files.map((f) => `${shas.get(f.name)}  ${f.name}\n`).join(""))
+      yield* fs.utimes(path.join(staging, sumsFileName), modified, modified)
       const outcome = yield* Effect.gen(function* () {
         if (yield* fs.exists(target)) return yield* fail(target, "appeared while the image was copied: run add again")
         yield* fs.rename(staging, target)

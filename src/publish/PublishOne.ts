@@ -18,6 +18,7 @@ import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
 import { makePageWriter, webRootOf } from "../page/PageWriter.js"
 import type { Images } from "../simplestreams/Streams.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
+import { readWithdrawals } from "../retention/WithdrawalLog.js"
 import { productKey } from "../tree/Layout.js"
 import { Scanner } from "../tree/Scanner.js"
 import { asWrittenCatalog, routeFor, versionsOfCatalog } from "./CatalogBase.js"
@@ -97,13 +98,15 @@ export const publishOne = (options: IndexerOptions, stateDir: string, key: strin
     const text = CatalogText.fromWritten(Option.getOrThrow(bytes), Object.keys(images.products)) ?? new CatalogText()
     if (text.size === 0) for (const [pk, product] of Object.entries(images.products)) text.setProduct(pk, product, { checked: true })
     const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "fail" })
-    yield* shell.run(publisher.seen(key, scanned, yield* Clock.currentTimeMillis))
+    // a version `prune` or `remove` withdrew stays out while its files wait for deletion, as `update` leaves it
+    const withdrawals = yield* readWithdrawals(stateDir)
+    yield* shell.run([...publisher.withhold(withdrawals), ...publisher.seen(key, scanned, yield* Clock.currentTimeMillis)])
 
     const remembered = publisher.remembered(key)
     if (remembered?._tag === "Refused") return { _tag: "Refused", reason: `${remembered.refusal.path}: ${remembered.refusal.reason}` } as PublishOneOutcome
     if (remembered === undefined || !publisher.catalogKeys().includes(key)) {
-      const why = publisher.status().refused.find((r) => r.path === key)
-      return { _tag: "Refused", reason: why?.reason ?? "it was not published" } as PublishOneOutcome
+      const why = withdrawals.has(key) ? "it was withdrawn (by prune or remove), and its files wait for deletion" : publisher.status().refused.find((r) => r.path === key)?.reason
+      return { _tag: "Refused", reason: why ?? "it was not published" } as PublishOneOutcome
     }
     if (options.page) {
       const page = yield* makePageWriter(webRootOf(path, options.streamsDir), options.page)

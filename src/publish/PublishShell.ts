@@ -4,12 +4,13 @@
  * publisher has nothing more to do. `update` and `watch` run the same shell; they differ in whether a failed
  * write stops the run (`update`) or is tried again with backoff (`watch`), and in the memory they keep.
  */
-import { Array, Clock, Effect, Either, Fiber, LogLevel, Schedule } from "effect"
+import { Array, Clock, Effect, Either, Fiber, LogLevel } from "effect"
 import { type AliasClaim, aliasClaimOf, resolveAliasClaims } from "../indexer/Catalog.js"
 import type { Product } from "../simplestreams/Streams.js"
 import { CatalogStore, type StreamsWriteError } from "../indexer/CatalogStore.js"
 import type { CatalogText } from "../indexer/CatalogText.js"
 import { VersionHasher } from "../indexer/VersionHasher.js"
+import { followCounter } from "../progress/FollowCounter.js"
 import { Progress, silentProgress } from "../progress/Progress.js"
 import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
@@ -58,20 +59,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
      * While the pool hashes, the bytes its workers read, ten times a second: a big image moves the progress line
      * while it is read, not only once it is done. Nothing runs when no one shows progress (the service).
      */
-    const followBytes = <A, E>(pool: Effect.Effect<A, E>) => {
-      if (progress === silentProgress) return pool
-      let reported = versions.bytesRead()
-      const report = Effect.suspend(() => {
-        const now = versions.bytesRead()
-        const delta = now - reported
-        reported = now
-        return delta > 0 ? progress.advance(0, delta) : Effect.void
-      })
-      return Effect.gen(function* () {
-        const poller = yield* Effect.fork(Effect.repeat(Effect.delay(report, "100 millis"), Schedule.forever))
-        return yield* pool.pipe(Effect.ensuring(Fiber.interrupt(poller).pipe(Effect.zipRight(report))))
-      })
-    }
+    const followBytes = <A, E>(pool: Effect.Effect<A, E>) => followCounter(progress, versions.bytesRead, pool)
     const toldClashes = new Set<string>()
     let hashedCount = 0
     const now = Clock.currentTimeMillis

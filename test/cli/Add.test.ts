@@ -1,19 +1,13 @@
 /** `add` as a user runs it: exports placed by their metadata, staged, renamed into place, published. */
 import { describe, expect, it } from "@effect/vitest"
-import { createHash } from "node:crypto"
 import { readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { runBin, runBinAsync } from "../support/Bin.js"
-import { metadataYaml, tempDir, writeMetadataTarball, writeSquashfs, writeUnifiedTarball } from "../support/Images.js"
+import { metadataYaml, sha256Of as sha, tempDir, writeMetadataTarball, writeSquashfs, writeUnifiedTarball } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { publishedVersions, startReader, startWatch, waitFor } from "../support/WatchProcess.js"
 
-const sha = (...files: Array<string>) => {
-  const h = createHash("sha256")
-  for (const f of files) h.update(readFileSync(f))
-  return h.digest("hex")
-}
 
 describe.skipIf(!haveTools("tar", "xz", "gzip", "mksquashfs"))("lxd-image-server add", () => {
   it("adds a unified export and a split one where their metadata says, prints the fingerprints, and publishes them", () => {

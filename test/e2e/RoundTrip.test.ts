@@ -7,11 +7,10 @@
  * takes the same way back. Everything stays on 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { createHash } from "node:crypto"
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { runBinAsync } from "../support/Bin.js"
-import { tempDir } from "../support/Images.js"
+import { sha256Of as sha, tempDir } from "../support/Images.js"
 import { haveRoot, haveTools } from "../support/Tools.js"
 import { makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { busybox, type BusyboxImage, writeBusyboxImage } from "./support/Busybox.js"
@@ -21,11 +20,6 @@ import { makeTestCert } from "./support/Tls.js"
 
 const ready = haveTools("nginx", "openssl", "lxc", "lxd", "incus", incusd, busybox, "mksquashfs", "tar", "xz", "gzip") && haveRoot()
 
-const sha = (...files: Array<string>) => {
-  const h = createHash("sha256")
-  for (const f of files) h.update(readFileSync(f))
-  return h.digest("hex")
-}
 
 describe.skipIf(!ready)("the round trip: publish, export, add, launch", () => {
   let work: string
@@ -75,6 +69,18 @@ describe.skipIf(!ready)("the round trip: publish, export, add, launch", () => {
     }
   }
 
+  /** Publishes a stopped instance as a unified image and exports it: the exported file, and the daemon's fingerprint. */
+  const publishAndExport = (name: ClientName, instance: string, alias: string) => {
+    const c = client(work, name)
+    c.run(["stop", "--force", instance])
+    c.run(["publish", instance, "--alias", alias])
+    const fingerprint = (JSON.parse(c.run(["image", "list", `local:${alias}`, "--format", "json"])) as ReadonlyArray<ListedImage>)[0]!.fingerprint
+    const exported = join(work, `export-${alias}`)
+    c.run(["image", "export", alias, exported])
+    expect(sha(`${exported}.tar.gz`)).toBe(fingerprint)
+    return { file: `${exported}.tar.gz`, fingerprint }
+  }
+
   beforeAll(async () => {
     work = tempDir("lis-e2e-roundtrip-")
     chmodSync(work, 0o755) // nginx workers run as www-data
@@ -111,14 +117,10 @@ describe.skipIf(!ready)("the round trip: publish, export, add, launch", () => {
     lxc().run(["image", "import", image.unified, "--alias", "busybox-source"])
     lxc().run(["launch", "busybox-source", "source"])
     await waitRunning(work, "lxc", "source")
-    lxc().run(["stop", "--force", "source"])
-    lxc().run(["publish", "source", "--alias", "published"])
-    made.unified = (JSON.parse(lxc().run(["image", "list", "local:published", "--format", "json"])) as ReadonlyArray<ListedImage>)[0]!.fingerprint
-    const exported = join(work, "export-unified")
-    lxc().run(["image", "export", "published", exported])
-    expect(sha(`${exported}.tar.gz`)).toBe(made.unified)
+    const exported = publishAndExport("lxc", "source", "published")
+    made.unified = exported.fingerprint
 
-    const added = await add(`${exported}.tar.gz`, "--alias", "rt-unified")
+    const added = await add(exported.file, "--alias", "rt-unified")
     expect(added.code, added.stderr).toBe(0)
     expect(added.stdout).toBe(`${made.unified}\n`)
     listedBoth(made.unified, "rt-unified")
@@ -158,13 +160,9 @@ describe.skipIf(!ready)("the round trip: publish, export, add, launch", () => {
   it("incus publish → incus image export → add: the LXD daemon launches what Incus made", async () => {
     inc().run(["launch", "rt:rt-split", "incus-source"])
     await waitRunning(work, "incus", "incus-source")
-    inc().run(["stop", "--force", "incus-source"])
-    inc().run(["publish", "incus-source", "--alias", "incus-published"])
-    made.incus = (JSON.parse(inc().run(["image", "list", "local:incus-published", "--format", "json"])) as ReadonlyArray<ListedImage>)[0]!.fingerprint
-    const exported = join(work, "export-incus")
-    inc().run(["image", "export", "incus-published", exported])
-    expect(sha(`${exported}.tar.gz`)).toBe(made.incus)
-    const added = await add(`${exported}.tar.gz`, "--variant", "incus", "--alias", "rt-incus")
+    const exported = publishAndExport("incus", "incus-source", "incus-published")
+    made.incus = exported.fingerprint
+    const added = await add(exported.file, "--variant", "incus", "--alias", "rt-incus")
     expect(added.code, added.stderr).toBe(0)
     expect(added.stdout).toBe(`${made.incus}\n`)
     listedBoth(made.incus, "rt-incus")

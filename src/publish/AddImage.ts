@@ -10,7 +10,6 @@ import { statSync } from "node:fs"
 import { Data, Effect, Either, Option } from "effect"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
 import type { HashedVersion } from "../indexer/Catalog.js"
-import { CatalogStore } from "../indexer/CatalogStore.js"
 import { Hasher } from "../indexer/Hasher.js"
 import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
 import { WriterLock } from "../indexer/WriterLock.js"
@@ -23,7 +22,7 @@ import { detectCompression, type ImageMetadata } from "../tree/MetadataRules.js"
 import { placeImage, type PlacementFlags, rootfsKindOf, splitNames, unifiedName } from "../tree/Placement.js"
 import { sumsFileName } from "../tree/Sha256Sums.js"
 import { versionsOfCatalog } from "./CatalogBase.js"
-import { publishOne, type PublishOneOutcome } from "./PublishOne.js"
+import { publishOne, type PublishOneOutcome, readWrittenCatalog } from "./PublishOne.js"
 
 /** Bad input to `add`: one line naming the file or option, exit 2, nothing changed. */
 export class AddError extends Data.TaggedError("AddError")<{ readonly path: string; readonly reason: string }> {
@@ -164,7 +163,7 @@ export const addImage = (request: AddRequest) =>
       for (const f of files) {
         const copy = path.join(staging, f.name)
         yield* followCounter(progress, () => sizeNow(copy), fs.copyFile(f.from, copy))
-        const mtime = statSync(f.from).mtime
+        const mtime = Option.getOrElse((yield* fs.stat(f.from)).mtime, () => new Date())
         if (mtime > modified) modified = mtime
         yield* fs.utimes(copy, mtime, mtime)
       }
@@ -175,8 +174,13 @@ export const addImage = (request: AddRequest) =>
         if (yield* fs.exists(target)) return yield* fail(target, "appeared while the image was copied: run add again")
         yield* fs.rename(staging, target)
         // nothing is left in place that is not published: taken out again on a refusal, a failure or a stop
+        // (unless a stop came just after the catalog naming it was written)
         const published = yield* publishOne(folders, request.stateDir, key).pipe(
-          Effect.onExit((exit) => (exit._tag === "Success" && exit.value._tag === "Published" ? Effect.void : Effect.ignore(fs.rename(target, staging))))
+          Effect.onExit((exit) =>
+            exit._tag === "Success" && exit.value._tag === "Published"
+              ? Effect.void
+              : Effect.ignore(Effect.flatMap(listedVersion(folders, key), (listedNow) => (listedNow ? Effect.void : fs.rename(target, staging))))
+          )
         )
         if (published._tag === "Refused") return yield* fail(target, `refused, and taken out again: ${published.reason}`)
         return published
@@ -189,10 +193,9 @@ export const addImage = (request: AddRequest) =>
 /** The version folder `key` as the written catalog lists it, if it does. */
 const listedVersion = (folders: IndexerOptions, key: string) =>
   Effect.gen(function* () {
-    const store = yield* CatalogStore
     const indexer = yield* Indexer
-    const current = yield* store.readImages(folders.streamsDir)
+    const current = yield* readWrittenCatalog(folders.streamsDir)
     if (Option.isNone(current)) return undefined
     const imagesPath = yield* indexer.imagesPathFor(folders)
-    return Either.getOrUndefined(versionsOfCatalog(current.value, { compat: folders.compat, imagesPath }))?.get(key)
+    return Either.getOrUndefined(versionsOfCatalog(current.value.images, { compat: folders.compat, imagesPath }))?.get(key)
   })

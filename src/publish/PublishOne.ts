@@ -12,7 +12,6 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Clock, Effect, Either, Option } from "effect"
 import type { HashedVersion } from "../indexer/Catalog.js"
-import { CatalogStore } from "../indexer/CatalogStore.js"
 import { CatalogText } from "../indexer/CatalogText.js"
 import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
 import { makePageWriter, webRootOf } from "../page/PageWriter.js"
@@ -47,6 +46,18 @@ const withMetadata = (version: HashedVersion, metadata: ImageMetadata): HashedVe
 const parseJson = (bytes: Uint8Array): Either.Either<unknown, string> =>
   Either.try({ try: () => JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")) as unknown, catch: () => "not JSON" })
 
+/**
+ * images.json as it was written, parsed, when it has the shape this program writes: its Schema was checked when
+ * it was written, and checking it again takes longer than publishing a version (0.3 s at 10,000 versions).
+ */
+export const readWrittenCatalog = (streamsDir: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const bytes = yield* fs.readFile(path.join(streamsDir, "images.json")).pipe(Effect.option)
+    return Option.flatMap(bytes, (b) => Option.map(Either.getRight(Either.flatMap(parseJson(b), asWrittenCatalog)), (images) => ({ bytes: b, images })))
+  })
+
 /** The version is the newest of its product in this catalog (or its product's only one). */
 const newestOf = (images: Images, version: HashedVersion) =>
   Object.keys(images.products[productKey(version.ref)]?.versions ?? {}).every((v) => v <= version.ref.version)
@@ -58,11 +69,9 @@ const newestOf = (images: Images, version: HashedVersion) =>
  */
 export const publishOne = (options: IndexerOptions, stateDir: string, key: string, known?: ImageMetadata) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const indexer = yield* Indexer
     const scanner = yield* Scanner
-    const store = yield* CatalogStore
     const imagesDir = path.resolve(options.imagesDir)
     const imagesPath = yield* indexer.imagesPathFor(options)
     const scanned = yield* scanner.scanVersion(imagesDir, key)
@@ -71,20 +80,22 @@ export const publishOne = (options: IndexerOptions, stateDir: string, key: strin
     const plan = scanned.plan
     const baseOptions = { compat: options.compat, imagesPath }
 
-    // read as it was written: its Schema was checked when it was written, and checking it again takes longer
-    // than the rest (0.3 s at 10,000 versions)
-    const bytes = yield* fs.readFile(path.join(options.streamsDir, "images.json")).pipe(Effect.option)
-    const current = Option.flatMap(bytes, (b) => Either.getRight(Either.flatMap(parseJson(b), asWrittenCatalog)))
+    const written = yield* readWrittenCatalog(options.streamsDir)
+    const current = Option.map(written, (w) => w.images)
     const base = Option.isNone(current) ? Either.left("no readable images.json yet") : versionsOfCatalog(current.value, baseOptions)
     const route = Either.isLeft(base) ? { _tag: "Rebuild" as const, reason: base.left } : routeFor(Option.getOrThrow(current), base.right, plan, baseOptions)
+
+    // a version `prune` or `remove` withdrew stays out while its files wait for deletion, as `update` leaves it
+    const withdrawals = yield* readWithdrawals(stateDir)
+    const withdrawn = "it was withdrawn (by prune or remove), and its files wait for deletion"
 
     if (route._tag === "Rebuild") {
       yield* Effect.logDebug(`publishing ${key} with the whole catalog: ${route.reason}`)
       yield* indexer.rebuildLocked(options, stateDir)
-      const after = yield* store.readImages(options.streamsDir)
+      const after = Option.map(yield* readWrittenCatalog(options.streamsDir), (w) => w.images)
       const listed = Option.isSome(after) ? Either.getOrUndefined(versionsOfCatalog(after.value, baseOptions))?.get(key) : undefined
-      if (!listed) return { _tag: "Refused", reason: "it was refused (the warning above says why)" } as PublishOneOutcome
-      return { _tag: "Published", version: listed, route, newest: newestOf(after.pipe(Option.getOrThrow), listed) } as PublishOneOutcome
+      if (!listed) return { _tag: "Refused", reason: withdrawals.has(key) ? withdrawn : "it was refused (the warning above says why)" } as PublishOneOutcome
+      return { _tag: "Published", version: listed, route, newest: newestOf(Option.getOrThrow(after), listed) } as PublishOneOutcome
     }
 
     // the publisher starts from the catalog as written, as `watch` starts from its journal
@@ -95,17 +106,15 @@ export const publishOne = (options: IndexerOptions, stateDir: string, key: strin
     if (known && listed?._tag === "Hashed") memory.set(key, { _tag: "Hashed", files: filesOf(plan), version: withMetadata(listed.version, known) })
     const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs: 0 }, { memory, catalog: [...memory.keys()], generation: 0 })
     // every product but the one published stays as written
-    const text = CatalogText.fromWritten(Option.getOrThrow(bytes), Object.keys(images.products)) ?? new CatalogText()
+    const text = CatalogText.fromWritten(Option.getOrThrow(written).bytes, Object.keys(images.products)) ?? new CatalogText()
     if (text.size === 0) for (const [pk, product] of Object.entries(images.products)) text.setProduct(pk, product, { checked: true })
     const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "fail" })
-    // a version `prune` or `remove` withdrew stays out while its files wait for deletion, as `update` leaves it
-    const withdrawals = yield* readWithdrawals(stateDir)
     yield* shell.run([...publisher.withhold(withdrawals), ...publisher.seen(key, scanned, yield* Clock.currentTimeMillis)])
 
     const remembered = publisher.remembered(key)
     if (remembered?._tag === "Refused") return { _tag: "Refused", reason: `${remembered.refusal.path}: ${remembered.refusal.reason}` } as PublishOneOutcome
     if (remembered === undefined || !publisher.catalogKeys().includes(key)) {
-      const why = withdrawals.has(key) ? "it was withdrawn (by prune or remove), and its files wait for deletion" : publisher.status().refused.find((r) => r.path === key)?.reason
+      const why = withdrawals.has(key) ? withdrawn : publisher.status().refused.find((r) => r.path === key)?.reason
       return { _tag: "Refused", reason: why ?? "it was not published" } as PublishOneOutcome
     }
     if (options.page) {

@@ -3,7 +3,8 @@
 //  A. `update` of 20 versions x 100 MiB random squashfs against the machine's sha256 limit (openssl speed on
 //     every core, every rootfs byte hashed twice), and update's peak RSS on one 1 GiB image.
 //  B. at each scale of BENCH_SCALES, a tree of N tiny versions: update; chokidar alone (its ready time and
-//     RSS); watch's cold start, warm restart and one-version publishes (latency, CPU); watch's memory.
+//     RSS); watch's cold start, warm restart and one-version publishes (latency, CPU); watch's memory; `add`
+//     of one image into the tree.
 // Figures are medians, with min–median–max, over several runs where a run is cheap. Every wait has a timeout.
 // Options (env):
 //   BENCH_DIR (default $TMPDIR/lis-bench): where the trees are made once and kept
@@ -74,6 +75,7 @@ for (const r of results) {
     row("   publish CPU (s)", range(r.cpu), at10k ? "<= 0.15 s" : "(goal at 10,000)", at10k ? verdict(r.cpu.med, 0.15) : "")
   }
   if (r.mem) row("6. watch RSS / peak (MiB)", `${s(r.mem.rss, 0)} / ${s(r.mem.hwm, 0)}`, `<= ${s(r.memGoal, 0)} MiB`, `${verdict(r.mem.rss, r.memGoal)} / ${verdict(r.mem.hwm, r.memGoal)}`)
+  if (r.add) row("7. add of one image (s)", range(r.add), "", "")
   for (const [name, why] of Object.entries(r.failed)) console.log(`  ${name} FAILED: ${why.slice(0, 200)}`)
 }
 console.log(`\nbench took ${((performance.now() - started) / 1000).toFixed(0)} s`)

@@ -4,6 +4,7 @@
 import { randomFillSync } from "node:crypto"
 import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { addImage, runAdd } from "./add.mjs"
 import { makeTinyTree, publishKey, publishName, sharedMetadata } from "./trees.mjs"
 import { catalogImages, listedRootfs, runUpdate } from "./update.mjs"
 import { BenchError, cpuSeconds, fmt, line, memory, repeat, sleep, stats, verdict } from "./util.mjs"
@@ -204,6 +205,14 @@ export const partB = async (base, n) => {
     } finally {
       svc.kill()
     }
+  }
+
+  // 7. add of one image into the tree, its catalog written (no service running): one version published in place
+  const adds = await step("add", () => repeat(3, 30, () => runAdd(root, addImage(base), timeout(60, 2, n))))
+  if (adds) {
+    out.add = stats(adds.map((r) => r.seconds))
+    out.addRss = stats(adds.map((r) => r.rssMiB))
+    line("7. add of one image: wall time", `${fmt(out.add)}; peak RSS ${fmt(out.addRss, 0, "MiB")}`)
   }
   return out
 }

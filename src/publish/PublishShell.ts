@@ -35,7 +35,8 @@ export const planTotals = (plans: ReadonlyArray<FoundPlan>): { readonly files: n
   for (const p of plans) {
     for (const f of p.metadata) bytes += f.size
     for (const f of p.rootfs) bytes += f.size
-    files += p.metadata.length + p.rootfs.length
+    if (p.unified) bytes += p.unified.size
+    files += p.metadata.length + p.rootfs.length + (p.unified ? 1 : 0)
   }
   return { files, bytes }
 }

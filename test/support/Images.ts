@@ -1,6 +1,7 @@
 /** Builds real image files for tests: metadata tarballs with tar and xz, squashfs with mksquashfs, qcow2-like disks. */
 import { execFileSync } from "node:child_process"
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 
@@ -262,4 +263,11 @@ export const writeBombTarball = (
     gzipZeros ??= gzip(Buffer.alloc(bombUnit))
     writeFileSync(target, Buffer.concat([gzip(head), ...Array.from({ length: units }, () => gzipZeros!), gzip(tail)]))
   }
+}
+
+/** sha256 of the files' bytes one after the other: a file's own sum, or the combined fingerprint of metadata and rootfs. */
+export const sha256Of = (...files: ReadonlyArray<string>): string => {
+  const h = createHash("sha256")
+  for (const f of files) h.update(readFileSync(f))
+  return h.digest("hex")
 }

@@ -4,16 +4,17 @@
 //     every core, every rootfs byte hashed twice), and update's peak RSS on one 1 GiB image.
 //  B. at each scale of BENCH_SCALES, a tree of N tiny versions: update; chokidar alone (its ready time and
 //     RSS); watch's cold start, warm restart and one-version publishes (latency, and CPU: the service's
-//     utime + stime from the first write until 2.5 s after images.json lists the version); watch's memory.
-//     chokidar needs about 3 inotify watches per version: the bench raises fs.inotify.max_user_watches when
-//     it may (as root), else it skips the steps that watch at that scale and says so.
+//     utime + stime from the first write until 2.5 s after images.json lists the version); watch's memory;
+//     `add` of one image into the tree. chokidar needs about 3 inotify watches per version: the bench raises
+//     fs.inotify.max_user_watches when it may (as root), else it skips the steps that watch at that scale and
+//     says so.
 // Figures are medians, with min–median–max, over several runs where a run is cheap. Every wait has a timeout.
 // Options (env):
 //   BENCH_DIR (default $TMPDIR/lis-bench): where the trees are made once and kept
 //   BENCH_BIN (default this checkout's dist/lxd-image-server.cjs): the build measured
 //   BENCH_PARTS (A,B)  BENCH_SCALES (1000,10000,100000; the whole run takes about 20 minutes on 2 cores, of
 //      which 100,000 versions about 12: BENCH_SCALES=1000,10000 for a quicker one)
-//   BENCH_STEPS (update,chokidar,cold,warm,publish): the steps of B to run; a warm restart or a publish without
+//   BENCH_STEPS (update,add,chokidar,cold,warm,publish): the steps of B to run; a warm restart or a publish without
 //      "cold" still starts cold once, unmeasured, for the state it needs; the warm and memory goals need "chokidar"
 //   A: BENCH_VERSIONS (20), BENCH_MIB (100), BENCH_BIG_MIB (1024), BENCH_UPDATE_RUNS (5)
 //   B: BENCH_META (copy | link: each version's metadata a copy of one file, or a hard link to it),
@@ -81,6 +82,7 @@ for (const r of results) {
     row("   publish CPU, +2.5 s (s)", range(r.cpu), at10k ? "<= 0.15 s" : "(goal at 10,000)", at10k ? verdict(r.cpu.med, 0.15) : "")
   }
   if (r.mem) row("6. watch RSS / peak (MiB)", `${s(r.mem.rss, 0)} / ${s(r.mem.hwm, 0)}`, `<= ${s(r.memGoal, 0)} MiB`, `${verdict(r.mem.rss, r.memGoal)} / ${verdict(r.mem.hwm, r.memGoal)}`)
+  if (r.add) row("7. add of one image (s)", range(r.add), "", "")
   for (const [name, why] of Object.entries(r.failed)) console.log(`  ${name} FAILED: ${why.slice(0, 200)}`)
 }
 console.log(`\nbench took ${((performance.now() - started) / 1000).toFixed(0)} s`)

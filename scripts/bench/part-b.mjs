@@ -2,8 +2,9 @@
 // one-version publishes (latency and CPU) and memory. A step that fails (a timeout, a refusal) is reported and
 // the steps that do not need it still run.
 import { randomFillSync } from "node:crypto"
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { addImage, runAdd } from "./add.mjs"
 import { makeTinyTree, publishKey, publishName, sharedMetadata } from "./trees.mjs"
 import { catalogImages, listedRootfs, runUpdate } from "./update.mjs"
 import { BenchError, cpuSeconds, fmt, line, memory, repeat, sleep, stats, verdict } from "./util.mjs"
@@ -69,7 +70,7 @@ const roomForWatches = (n, products) => {
 }
 
 /** The steps of part B to run (BENCH_STEPS, default all). A warm restart or a publish without a cold start first runs one, unmeasured. */
-const allSteps = ["update", "chokidar", "cold", "warm", "publish"]
+const allSteps = ["update", "add", "chokidar", "cold", "warm", "publish"]
 const steps = new Set((process.env.BENCH_STEPS ?? allSteps.join(",")).split(",").map((x) => x.trim()).filter(Boolean))
 for (const name of steps) if (!allSteps.includes(name)) throw new BenchError(`BENCH_STEPS: one or more of ${allSteps.join(",")}; got ${name}`)
 
@@ -114,6 +115,15 @@ export const partB = async (base, n) => {
     out.updateRss = stats(updates.map((r) => r.rssMiB))
     line("1. update wall time", `${fmt(out.update)}${n === 10000 ? ` (goal <= 8 s: ${verdict(out.update.med, 8)})` : ""}`)
     line("   update peak RSS", fmt(out.updateRss, 0, "MiB"))
+  }
+
+  // 7. add of one image into the tree, its catalog written (no service running): one version published in place.
+  // It runs here, after update wrote the catalog and before the steps that watch, which may end part B early.
+  const adds = !steps.has("add") || !existsSync(imagesJson) ? undefined : await step("add", () => repeat(3, 30, () => runAdd(root, addImage(base), timeout(60, 2, n))))
+  if (adds) {
+    out.add = stats(adds.map((r) => r.seconds))
+    out.addRss = stats(adds.map((r) => r.rssMiB))
+    line("7. add of one image: wall time", `${fmt(out.add)}; peak RSS ${fmt(out.addRss, 0, "MiB")}`)
   }
 
   // 2. chokidar alone
@@ -243,5 +253,6 @@ export const partB = async (base, n) => {
       svc.kill()
     }
   }
+
   return out
 }

@@ -8,6 +8,8 @@ import { list } from "./List.js"
 import { mirror } from "./Mirror.js"
 import { prune, remove } from "./Prune.js"
 import { serve } from "./Serve.js"
+import { status } from "./Status.js"
+import { sync } from "./Sync.js"
 import { add } from "./Add.js"
 import { update } from "./Update.js"
 import { verify } from "./Verify.js"
@@ -16,7 +18,7 @@ import { reload, watch } from "./Watch.js"
 export const version = "0.1.0"
 
 export const command = root.pipe(
-  Command.withSubcommands([init, update, add, watch, reload, serve, list, verify, prune, remove, mirror]),
+  Command.withSubcommands([init, update, add, watch, reload, serve, list, verify, prune, remove, mirror, sync, status]),
   Command.provide(Layer.provideMerge(InspectLive, WatchLive)),
   Command.provide((options) => GlobalLive(options))
 )

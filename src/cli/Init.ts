@@ -4,9 +4,19 @@ import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { Console, Data, Effect, Option } from "effect"
 import { configTemplate } from "../config/AppConfig.js"
 import { renderSite, siteFileName } from "../server/NginxSite.js"
-import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
+import { ensureCertificate, serverUrl, subjectNames } from "../server/Tls.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
+import {
+  privateConfigKeys,
+  privateHttpPort,
+  privateOptions,
+  resolvePrivate,
+  serverInstructions,
+  warnConfigNotPrivate,
+  warnPlainHttpSites
+} from "./Private.js"
+import { siteMismatch } from "../server/PrivateSite.js"
 
 
 export class InitError extends Data.TaggedError("InitError")<{ readonly reason: string }> {
@@ -49,9 +59,10 @@ const initOptions = {
   ),
   port: Options.integer("port").pipe(Options.withDescription("The HTTPS port of the nginx site (default 443; config key port)"), Options.optional),
   httpPort: Options.integer("http-port").pipe(
-    Options.withDescription("The plain HTTP port serving images/ only, 0 for none (default 80; config key http_port)"),
+    Options.withDescription("The plain HTTP port serving images/ only, 0 for none (default 80; config key http_port; none when private)"),
     Options.optional
-  )
+  ),
+  ...privateOptions
 }
 
 /** A running system nginx: its pidfile names a live process. */
@@ -78,8 +89,10 @@ export const init = Cli.make("init", initOptions, (flags) =>
     const rootDir = path.resolve(server.rootDir)
     const nginxDir = path.resolve(setting(loaded.file, "nginx_dir", flags.nginxDir))
     const port = setting(loaded.file, "port", flags.port)
-    const httpPort = setting(loaded.file, "http_port", flags.httpPort)
     const fail = (reason: string) => new InitError({ reason })
+    // bad secrets or flags stop init before it changes anything else
+    const httpPort = yield* privateHttpPort(flags)
+    const secret = yield* resolvePrivate(flags)
     const io =
       (what: string) =>
       <A, E extends { readonly message: string }, R>(self: Effect.Effect<A, E, R>) =>
@@ -95,6 +108,7 @@ export const init = Cli.make("init", initOptions, (flags) =>
 
     if (yield* fs.exists(loaded.path).pipe(Effect.orElseSucceed(() => false))) {
       yield* Effect.logInfo(`kept the existing config file ${loaded.path}`)
+      yield* warnConfigNotPrivate(secret)
     } else {
       yield* fs.makeDirectory(path.dirname(loaded.path), { recursive: true }).pipe(io(`cannot make ${path.dirname(loaded.path)}`))
       const text = configTemplate({
@@ -114,9 +128,16 @@ export const init = Cli.make("init", initOptions, (flags) =>
         host: `${JSON.stringify(defaults.host)}           # serve only`,
         port: `${port}                 # init: nginx's HTTPS port; serve: default ${serveDefaults.port}`,
         http_port: `${httpPort}             # 0: no plain HTTP server`,
-        public_url: `"https://images.example.com"   # the catalog page's commands; default https://<first hostname>[:port]`
+        public_url: `"https://images.example.com"   # the catalog page's commands; default https://<first hostname>[:port]`,
+        stale_after: `${defaults.stale_after}             # seconds a settled upload may wait before status and /readyz call the catalog stale`,
+        metrics_file: `"/var/lib/prometheus/node-exporter/lxd-image-server.prom"   # watch: node-exporter textfile; default none`,
+        private: `${defaults.private}             # init, serve, and the catalog page: clients must present a secret`,
+        private_access: `${JSON.stringify(defaults.private_access)}    # path | basic | both`,
+        private_user: JSON.stringify(defaults.private_user),
+        private_token_file: `""   # default: private-token beside this file`,
+        htpasswd_file: `""        # default: htpasswd beside this file`
       })
-      yield* fs.writeFileString(loaded.path, text, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
+      yield* fs.writeFileString(loaded.path, text + privateConfigKeys(secret), { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
       yield* Effect.logInfo(`wrote the config file ${loaded.path}`)
     }
 
@@ -126,12 +147,17 @@ export const init = Cli.make("init", initOptions, (flags) =>
 
     const available = path.join(nginxDir, "sites-available", siteFileName)
     const enabled = path.join(nginxDir, "sites-enabled", siteFileName)
+    const sitePrivate = secret === undefined ? undefined : { form: secret.form, token: secret.token, htpasswd: secret.htpasswdFile }
     if (yield* fs.exists(available).pipe(Effect.orElseSucceed(() => false))) {
+      const mismatch = siteMismatch(yield* fs.readFileString(available).pipe(io(`cannot read ${available}`)), sitePrivate)
+      if (mismatch !== undefined) return yield* Effect.fail(fail(`the existing nginx site ${available} does not fit: ${mismatch}; remove it and run init again (init never overwrites it)`))
       yield* Effect.logInfo(`kept the existing nginx site ${available}`)
     } else {
       yield* fs.makeDirectory(path.dirname(available), { recursive: true }).pipe(io(`cannot make ${path.dirname(available)}`))
-      const site = renderSite({ rootDir, cert: cert.cert, key: cert.key, hostnames: subjectNames(server.hostnames).filter((n) => n !== "127.0.0.1"), port, httpPort })
-      yield* fs.writeFileString(available, site, { mode: 0o644 }).pipe(io(`cannot write ${available}`))
+      const site = renderSite({ rootDir, cert: cert.cert, key: cert.key, hostnames: subjectNames(server.hostnames).filter((n) => n !== "127.0.0.1"), port, httpPort, private: sitePrivate })
+      // a private site holds the token
+      yield* fs.writeFileString(available, site, { mode: secret === undefined ? 0o644 : 0o640 }).pipe(io(`cannot write ${available}`))
+      yield* fs.chmod(available, secret === undefined ? 0o644 : 0o640).pipe(io(`cannot set the mode of ${available}`))
       yield* Effect.logInfo(`wrote the nginx site ${available}`)
       changed = true
     }
@@ -156,9 +182,11 @@ export const init = Cli.make("init", initOptions, (flags) =>
       yield* Effect.logInfo(`nginx was not reloaded (${nginxDir === defaults.nginx_dir ? "no running system nginx" : "custom --nginx-dir"})`)
     }
 
+    if (secret !== undefined) yield* warnPlainHttpSites(nginxDir, enabled)
+
     const pem = yield* fs.readFileString(cert.cert).pipe(io(`cannot read ${cert.cert}`))
     const host = subjectNames(server.hostnames)[0]!
     const url = serverUrl(host, port)
-    yield* Console.log([`lxd-image-server is set up at ${url}`, ...remoteInstructions(url, pem, cert.cert)].join("\n"))
+    yield* Console.log([`lxd-image-server is set up at ${url}`, ...serverInstructions(url, pem, cert.cert, secret, port)].join("\n"))
   })
 ).pipe(Cli.withDescription("Set up folders, the config file, a self-signed certificate and the nginx site (never overwrites)"))

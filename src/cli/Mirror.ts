@@ -1,15 +1,16 @@
 /** `mirror status [--json]` and `mirror push [NAME…]`: the push mirrors of `[mirrors.NAME]`, seen and pushed by hand. */
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { userStateDir, writableStateDir } from "../config/StateDir.js"
 import { setting } from "../config/Settings.js"
 import { Indexer } from "../indexer/Indexer.js"
-import { processAlive } from "../indexer/WriterLock.js"
 import { mirrorTargets } from "../mirror/MirrorConfig.js"
 import { MirrorPush } from "../mirror/MirrorPush.js"
-import { failed, started, statusOf, statusTable, succeeded } from "../mirror/MirrorState.js"
-import { statusFileName } from "../watch/WatchService.js"
+import { pushOnce } from "../mirror/MirrorQueue.js"
+import { readMirrorStatuses } from "../mirror/MirrorReport.js"
+import { statusTable } from "../mirror/MirrorState.js"
+import { primaryOf, readStatusFile } from "../health/StatusFile.js"
 import { LoadedConfig } from "./Global.js"
 import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
 import { UsageError } from "./Failure.js"
@@ -17,21 +18,7 @@ import { UsageError } from "./Failure.js"
 const mirrorOptions = { ...folderOptions, stateDir: stateDirOption }
 
 /** The primary's generation as the service last wrote it in status.json, if it did. */
-const primaryGeneration = (stateDir: string) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const text = yield* fs.readFileString(path.join(stateDir, statusFileName)).pipe(Effect.option)
-    if (text._tag === "None") return undefined
-    try {
-      const status = JSON.parse(text.value) as { generation?: unknown; committed_at?: unknown }
-      if (typeof status.generation !== "number") return undefined
-      const at = typeof status.committed_at === "string" ? Date.parse(status.committed_at) : NaN
-      return { generation: status.generation, at: Number.isNaN(at) ? null : at }
-    } catch {
-      return undefined
-    }
-  })
+const primaryGeneration = (stateDir: string) => Effect.map(readStatusFile(stateDir), (s) => Option.getOrUndefined(Option.map(s, primaryOf)))
 
 /** The configured state folder, or the per-user one `watch` falls back to when that one is not there. */
 const readableStateDir = (wanted: string) =>
@@ -49,15 +36,10 @@ const status = Command.make(
   (flags) =>
     Effect.gen(function* () {
       const { file } = yield* LoadedConfig
-      const pusher = yield* MirrorPush
       const stateDir = yield* readableStateDir(setting(file, "state_dir", flags.stateDir))
       const primary = yield* primaryGeneration(stateDir)
       const now = yield* Clock.currentTimeMillis
-      const rows = yield* Effect.forEach(mirrorTargets(file.mirrors, stateDir), (m) =>
-        Effect.map(pusher.readState(stateDir, m.name), (s) =>
-          statusOf(m.name, s, primary, now, s.pushing !== null && processAlive(s.pushing))
-        )
-      )
+      const rows = yield* readMirrorStatuses(mirrorTargets(file.mirrors, stateDir), stateDir, primary, now)
       yield* Effect.sync(() => process.stdout.write(flags.json ? `${JSON.stringify({ mirrors: rows }, null, 2)}\n` : statusTable(rows)))
     })
 ).pipe(Command.withDescription("Show each mirror's generation, lag, state (in-sync, pushing, failing) and last error"))
@@ -85,19 +67,11 @@ const push = Command.make(
         chosen,
         (m) =>
           Effect.gen(function* () {
-            const before = yield* pusher.readState(stateDir, m.name)
-            const generation = Math.max(primary?.generation ?? 0, before.wanted ?? 0)
-            yield* pusher.writeState(stateDir, m.name, started(before, process.pid))
-            const result = yield* Effect.either(pusher.push(m, ctx, before.index_products)).pipe(
-              Effect.onInterrupt(() => pusher.writeState(stateDir, m.name, { ...before, pushing: null }))
-            )
-            const now = yield* Clock.currentTimeMillis
-            const wanted = { ...before, wanted: generation }
-            const after = result._tag === "Right" ? succeeded(wanted, generation, now, result.right) : failed(wanted, result.left.message, now)
-            yield* pusher.writeState(stateDir, m.name, after)
-            if (result._tag === "Left") yield* Effect.logError(result.left.message)
-            else yield* Effect.logInfo(`mirror ${m.name}: generation ${generation} pushed`)
-            return result._tag === "Right"
+            // recorded as the primary's generation at least: the push sends the catalog as it is when it begins
+            const outcome = yield* pushOnce(pusher.driver(m, ctx), { floor: primary?.generation ?? 0 })
+            if (outcome.error !== undefined) yield* Effect.logError(outcome.error.message)
+            else yield* Effect.logInfo(`mirror ${m.name}: generation ${outcome.state.generation} pushed`)
+            return outcome.error === undefined
           }),
         { concurrency: "unbounded" }
       )

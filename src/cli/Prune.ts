@@ -14,9 +14,10 @@ import { CatalogStore } from "../indexer/CatalogStore.js"
 import { CatalogText } from "../indexer/CatalogText.js"
 import { Indexer } from "../indexer/Indexer.js"
 import { WriterLock } from "../indexer/WriterLock.js"
+import { Progress } from "../progress/Progress.js"
 import { journalFileName, replay } from "../publish/Journal.js"
 import { versionKeyOf } from "../publish/Publisher.js"
-import { type CatalogVersion, carryOutDeletions, catalogVersions, currentFiles, deleteDangling, recordWithdrawals, withoutVersions } from "../retention/Lifecycle.js"
+import { type CatalogVersion, carryOutDeletions, catalogVersions, currentFiles, deleteDangling, recordWithdrawals, withdrawnTotals, withoutVersions } from "../retention/Lifecycle.js"
 import { dueDeletions, toWithdraw, type Withdrawal } from "../retention/Retention.js"
 import { readWithdrawals } from "../retention/WithdrawalLog.js"
 import type { Compat } from "../simplestreams/Compat.js"
@@ -101,7 +102,10 @@ const lifecycle = ({ flags, select }: Run) =>
       if (Option.isSome(current)) yield* store.write(folders.streamsDir, CatalogText.of(withoutVersions(images, imagesPath, withdrawnKeys)).files(), { checkDisk: true })
       for (const w of chosen) yield* Effect.logInfo(`withdrew ${w.key} from the catalog (${w.reason}); its files are deleted after ${graceHours} h`)
       // the due ones were left out of the catalog just written (and of every one since their withdrawal)
-      const { deleted } = yield* carryOutDeletions({ imagesDir, stateDir }, due, now)
+      const progress = yield* Progress
+      const totals = withdrawnTotals(due)
+      if (due.length > 0) yield* progress.start(totals.files, totals.bytes)
+      const { deleted } = yield* carryOutDeletions({ imagesDir, stateDir }, due, now).pipe(Effect.ensuring(progress.done()))
       const dangled = yield* dangling(false)
       const waiting = (yield* readWithdrawals(stateDir)).size
       yield* Effect.logInfo(`withdrew ${chosen.length} version(s), deleted ${deleted} withdrawn and ${dangled.length} dangling folder(s); ${waiting} wait for their grace period`)

@@ -3,21 +3,30 @@ import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
 import { Console, Duration, Effect, Layer, Option, Queue } from "effect"
 import { writableStateDir } from "../config/StateDir.js"
-import { HttpsServerLive } from "../server/HttpServe.js"
-import { ensureCertificate, remoteInstructions, serverUrl, subjectNames } from "../server/Tls.js"
+import { HttpsServerLive, staticApp } from "../server/HttpServe.js"
+import { behindSecret, privateOptions, resolvePrivate, serverInstructions } from "./Private.js"
+import { ensureCertificate, serverUrl, subjectNames } from "../server/Tls.js"
 import { pageSite } from "../page/PageWriter.js"
 import { watchRetention } from "./Watch.js"
+import { syncTargets } from "../sync/SyncConfig.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
 import { resolveServerOptions, serverOptions } from "./Init.js"
+import { resolveStaleAfter, staleAfterOption } from "./Status.js"
+import { HealthLive } from "../Layers.js"
+import { Metrics } from "../health/Metrics.js"
+import { feedMetrics } from "../health/MetricsFeed.js"
+import { ServiceBoard } from "../health/ServiceBoard.js"
 
 
 const serveOptions = {
   ...serverOptions,
   host: Options.text("host").pipe(Options.withDescription("The address to listen on (default ${defaults.host}; config key host)"), Options.optional),
-  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional)
+  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional),
+  staleAfter: staleAfterOption,
+  ...privateOptions
 }
 
 export const serve = Command.make("serve", serveOptions, (flags) =>
@@ -27,8 +36,11 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const path = yield* Path.Path
       const service = yield* WatchService
       const { file } = yield* LoadedConfig
+      const staleAfterMs = yield* resolveStaleAfter(flags.staleAfter)
       const server = yield* resolveServerOptions(flags)
-      const rootDir = path.resolve(server.rootDir)
+      // bad secrets stop serve before it makes or opens anything else
+      const secret = yield* resolvePrivate(flags)
+        const rootDir = path.resolve(server.rootDir)
       const host = setting(file, "host", flags.host)
       const port = setting(file, "port", flags.port, serveDefaults.port)
       const imagesDir = path.join(rootDir, "images")
@@ -47,23 +59,32 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       )
       const url = serverUrl(subjectNames(server.hostnames)[0]!, port)
       const compat = setting(file, "compat")
-      yield* Console.log([`serving ${rootDir} at ${url}`, ...remoteInstructions(url, yield* fs.readFileString(cert.cert), cert.cert)].join("\n"))
+      // the health endpoints and the metrics, fed from this run's generations and the service's reports
+      const metrics = yield* Metrics
+      const feed = yield* feedMetrics(() => ({ streamsDir, stateDir, mirrors: [], staleAfterMs }))
+      yield* metrics.exposeHttp
+      const health = { ready: feed.ready, metrics: feed.render, metricsContentType: feed.contentType, countResponse: metrics.countResponse }
+      yield* Console.log([`serving ${rootDir} at ${url}`, ...serverInstructions(url, yield* fs.readFileString(cert.cert), cert.cert, secret, port)].join("\n"))
+      // a private server's files are behind the gate; whatever needs no secret goes beside it, not behind
+      const app = yield* behindSecret(secret, staticApp(rootDir))
       yield* Effect.all(
         [
-          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key })),
+          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key, health }, app)),
           service.run({
             imagesDir,
             streamsDir,
             compat,
-            page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat }),
+            page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat, private: secret }),
             stateDir,
             settle: Duration.seconds(setting(file, "settle")),
             reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),
-            retention: watchRetention(file)
+            retention: watchRetention(file),
+            syncs: syncTargets(file.sync),
+            report: (yield* ServiceBoard).report
           })
         ],
         { concurrency: "unbounded", discard: true }
       )
     })
-  )
-).pipe(Command.withDescription(`Serve the root over HTTPS (default port ${serveDefaults.port}) and keep its catalog true: one command, no nginx`))
+  ).pipe(Effect.provide(HealthLive))
+).pipe(Command.withDescription(`Serve the root over HTTPS (default port ${serveDefaults.port}) and keep its catalog true: one command, no nginx; /healthz, /readyz and /metrics answer without any secret`))

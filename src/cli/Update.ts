@@ -7,6 +7,7 @@ import { defaults, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
 import { pageSite } from "../page/PageWriter.js"
 import { readableStateDir } from "../config/StateDir.js"
+import { privatePage } from "./Private.js"
 
 
 /** The folder options shared by `update` and `watch`. */
@@ -55,7 +56,8 @@ export const resolveFolders = (flags: {
         hostnames: setting(file, "hostname"),
         port: setting(file, "port"),
         sslDir: setting(file, "ssl_dir"),
-        compat
+        compat,
+        private: yield* privatePage
       })
     }
   })

@@ -5,11 +5,18 @@ import { Duration, Effect, Queue } from "effect"
 import { type ConfigFile, loadConfigFile } from "../config/AppConfig.js"
 import { writableStateDir } from "../config/StateDir.js"
 import { mirrorTargets } from "../mirror/MirrorConfig.js"
+import { syncTargets } from "../sync/SyncConfig.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { type WatchRetention, WatchService } from "../watch/WatchService.js"
 import { defaults, pruneSetting, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
 import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
+import { resolveStaleAfter, staleAfterOption } from "./Status.js"
+import { UsageError } from "./Failure.js"
+import { HealthLive } from "../Layers.js"
+import { feedMetrics } from "../health/MetricsFeed.js"
+import { metricsFileProblem, writeMetricsFile } from "../health/MetricsFile.js"
+import { ServiceBoard } from "../health/ServiceBoard.js"
 
 const watchOptions = {
   ...folderOptions,
@@ -25,7 +32,12 @@ const watchOptions = {
   reconcileInterval: Options.float("reconcile-interval").pipe(
     Options.withDescription("Seconds between full reconciles of the tree (default 600; config key reconcile_interval)"),
     Options.optional
-  )
+  ),
+  metricsFile: Options.text("metrics-file").pipe(
+    Options.withDescription("Write the metrics there, for node-exporter's textfile collector (a *.prom file; default none; config key metrics_file)"),
+    Options.optional
+  ),
+  staleAfter: staleAfterOption
 }
 
 /** `[prune]` of the config file, as the service applies it: its policy is off unless the file sets one. */
@@ -50,7 +62,10 @@ export const resolveWatch = (flags: WatchFlags) =>
       settle: Duration.seconds(setting(file, "settle", flags.settle)),
       reconcileEvery: Duration.seconds(setting(file, "reconcile_interval", flags.reconcileInterval)),
       mirrorTables: file.mirrors,
-      retention: watchRetention(file)
+      syncTables: file.sync,
+      retention: watchRetention(file),
+      metricsFile: setting(file, "metrics_file", flags.metricsFile),
+      staleAfterMs: yield* resolveStaleAfter(flags.staleAfter)
     }
   })
 
@@ -60,12 +75,21 @@ export const watch = Command.make("watch", watchOptions, (flags) =>
       const service = yield* WatchService
       const loaded = yield* LoadedConfig
       let options = yield* resolveWatch(flags)
+      // the metrics file is read at start only, and a folder that is not there is bad input
+      const metricsFile = options.metricsFile
+      const problem = metricsFile === "" ? undefined : yield* metricsFileProblem(metricsFile)
+      if (problem !== undefined) return yield* new UsageError({ reason: problem })
       const stateDir = yield* writableStateDir(options.stateDir)
       yield* holdPidfile(options.pidfile, stateDir)
+      const board = yield* ServiceBoard
+      if (metricsFile !== "") {
+        const feed = yield* feedMetrics(() => ({ ...options, stateDir, mirrors: mirrorTargets(options.mirrorTables, stateDir) }))
+        yield* writeMetricsFile(metricsFile, feed)
+      }
       const hups = yield* hangups
       for (;;) {
         const why = yield* Effect.raceFirst(
-          service.run({ ...options, stateDir, mirrors: mirrorTargets(options.mirrorTables, stateDir) }).pipe(Effect.as("stopped" as const)),
+          service.run({ ...options, stateDir, mirrors: mirrorTargets(options.mirrorTables, stateDir), syncs: syncTargets(options.syncTables), report: board.report }).pipe(Effect.as("stopped" as const)),
           Queue.take(hups).pipe(Effect.as("reload" as const))
         )
         if (why === "stopped") return
@@ -79,7 +103,7 @@ export const watch = Command.make("watch", watchOptions, (flags) =>
         yield* Effect.logInfo(`SIGHUP: reloaded ${loaded.path}`)
       }
     }).pipe(Effect.onInterrupt(() => Effect.logInfo("stopped; the catalog on disk is whole")))
-  )
+  ).pipe(Effect.provide(HealthLive))
 ).pipe(Command.withDescription("Run the service: keep index.json and images.json true while images arrive and leave"))
 
 export const reload = Command.make(

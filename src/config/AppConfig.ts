@@ -7,7 +7,9 @@ import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
 import { mirrorNameRule, Mirrors, MirrorTable } from "../mirror/MirrorConfig.js"
 import { compatModes } from "../simplestreams/Compat.js"
+import { syncNameRule, Syncs, SyncTable } from "../sync/SyncConfig.js"
 import { logFormats } from "./Logging.js"
+import { accessForms } from "../server/PrivateAccess.js"
 
 export const defaultConfigPath = "/etc/lxd-image-server/config.toml"
 export const configPathEnv = "LXD_IMAGE_SERVER_CONFIG"
@@ -52,9 +54,20 @@ export const ConfigFile = Schema.Struct({
   public_url: Schema.optional(
     Schema.String.pipe(Schema.filter((u) => u === "" || /^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(u), { message: () => "an https:// URL with no query (the URL clients add as the remote)" }))
   ),
+  // private servers (init, serve; the catalog page): see src/cli/Private.ts
+  private: Schema.optional(Schema.Boolean),
+  private_access: Schema.optional(oneOf(accessForms)),
+  private_user: Schema.optional(Schema.String),
+  private_token_file: Schema.optional(Schema.String),
+  htpasswd_file: Schema.optional(Schema.String),
   prune: Schema.optional(PruneTable),
+  // seconds a settled upload may wait for the catalog before `status` and /readyz call the catalog stale
+  stale_after: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0))),
+  // watch's node-exporter textfile; "" means none
+  metrics_file: Schema.optional(Schema.String),
   compat: Schema.optional(oneOf(compatModes)),
-  mirrors: Schema.optional(Mirrors)
+  mirrors: Schema.optional(Mirrors),
+  sync: Schema.optional(Syncs)
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -108,15 +121,18 @@ export const parseConfigText = (path: string, text: string): Either.Either<Confi
     const key = keyPath.length === 0 ? undefined : keyPath.join(".")
     // a key unknown inside a table (a mirror's, `[prune]`) is told with the keys of that table
     const inMirror = keyPath[0] === "mirrors" && keyPath.length === 3
+    const inSync = keyPath[0] === "sync" && keyPath.length === 3
     const inPrune = keyPath[0] === "prune" && keyPath.length === 2
-    const known = Object.keys(inMirror ? MirrorTable.from.fields : inPrune ? PruneTable.fields : ConfigFile.fields).join(", ")
+    const known = Object.keys(inMirror ? MirrorTable.from.fields : inSync ? SyncTable.from.fields : inPrune ? PruneTable.fields : ConfigFile.fields).join(", ")
     const reason =
       issue === undefined
         ? error.message
         : issue._tag === "Unexpected" && keyPath[0] === "mirrors" && keyPath.length === 2
           ? `${key}: ${mirrorNameRule}`
+          : issue._tag === "Unexpected" && keyPath[0] === "sync" && keyPath.length === 2
+          ? `${key}: ${syncNameRule}`
           : issue._tag === "Unexpected"
-          ? `unknown key '${key}' (known keys${inMirror ? " of a mirror" : ""}: ${known})`
+          ? `unknown key '${key}' (known keys${inMirror ? " of a mirror" : inSync ? " of a sync" : ""}: ${known})`
           : `${key}: ${issue.message}`
     return new ConfigError({ path, line: lineOfKey(text, keyPath), reason })
   })

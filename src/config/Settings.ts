@@ -28,9 +28,20 @@ export const defaults: Settings = {
   port: 443,
   http_port: 80,
   mirrors: {},
+  sync: {},
   public_url: "",
+  private: false,
+  private_access: "path",
+  private_user: "images",
+  // "": beside the config file (private-token, htpasswd)
+  private_token_file: "",
+  htpasswd_file: "",
   // max_age_days and dangling_hours: no default, off unless given
-  prune: { keep: 3, grace_hours: 6 }
+  prune: { keep: 3, grace_hours: 6 },
+  // 15 minutes: more than a full reconcile (600 s), which catches an upload whose file events were lost, plus
+  // the hashing of a big image on a slow disk; far less than the hour clients may keep an old catalog
+  stale_after: 900,
+  metrics_file: ""
 }
 
 /**

@@ -144,6 +144,32 @@ export class CatalogText {
     return { images: this.imagesChunks(), index: Buffer.from(this.indexJson()) }
   }
 
+  /**
+   * images.json as this program wrote it, cut back into its products' pieces without encoding any (`add`
+   * keeps every product but one as it was); undefined when the bytes are not laid out as `images()` lays
+   * them out for these product keys (in file order).
+   */
+  static fromWritten(bytes: Uint8Array, keys: ReadonlyArray<string>): CatalogText | undefined {
+    const file = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    const text = new CatalogText()
+    if (keys.length === 0) return file.equals(empty) ? text : undefined
+    if (file.length < head.length + tail.length || !file.subarray(0, head.length).equals(head) || !file.subarray(file.length - tail.length).equals(tail)) return undefined
+    // a product's own lines are indented deeper, and JSON strings hold no raw newline: this only starts a product
+    const next = Buffer.from(`,\n    "`)
+    let start = head.length
+    for (const [i, key] of keys.entries()) {
+      const end = file.indexOf(next, start)
+      if (i === keys.length - 1 ? end >= 0 : end < 0) return undefined
+      const piece = file.subarray(start, end < 0 ? file.length - tail.length : end)
+      const named = Buffer.from(`    ${JSON.stringify(key)}: {`)
+      if (!piece.subarray(0, named.length).equals(named)) return undefined
+      text.pieces.set(key, piece)
+      start = end + separator.length
+    }
+    text.sortedKeys = undefined
+    return text
+  }
+
   /** The whole catalog from scratch, for callers that hold products as values. */
   static of(images: Images): CatalogText {
     const text = new CatalogText()

@@ -81,10 +81,10 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
       })
 
     /**
-     * Scans and hashes everything, then writes the catalog, holding the writer lock throughout. The versions
+     * Scans and hashes everything, then writes the catalog; the caller holds the writer lock. The versions
      * the state folder's withdrawals name stay out while they wait for deletion.
      */
-    const rebuild = (options: IndexerOptions, stateDir?: string) =>
+    const rebuildLocked = (options: IndexerOptions, stateDir?: string) =>
       Effect.gen(function* () {
         const started = Date.now()
         const imagesDir = path.resolve(options.imagesDir)
@@ -134,12 +134,14 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         return summary
       }).pipe(
         Effect.scoped,
-        lock.withLock(options.streamsDir),
         Effect.provide(context),
         Effect.provideService(FileSystem.FileSystem, fs),
         Effect.provideService(Path.Path, path)
       )
 
-    return { rebuild, imagesPathFor } as const
+    /** `rebuildLocked`, holding the writer lock throughout. */
+    const rebuild = (options: IndexerOptions, stateDir?: string) => rebuildLocked(options, stateDir).pipe(lock.withLock(options.streamsDir))
+
+    return { rebuild, rebuildLocked, imagesPathFor } as const
   })
 }) {}

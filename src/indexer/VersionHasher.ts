@@ -191,6 +191,8 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
 
     /** The bytes of the version's rootfs files read on the workers, which count them as they read (`bytesRead`). */
     const workerBytes = (plan: FoundPlan, compat: Compat) => {
+      // a unified image is hashed whole (its own sha256), on the workers unless it is small
+      if (plan.unified) return plan.unified.size > inlineLimit ? plan.unified.size : 0
       const metaBytes = usedMetadata(plan, compat).reduce((n, m) => n + m.size, 0)
       return plan.rootfs.reduce((n, f) => (f.size + metaBytes > inlineLimit ? n + f.size : n), 0)
     }

@@ -78,9 +78,12 @@ const flock = (fd: number, wait: boolean) =>
     })
   })
 
-/** The pid the lock file names, if that process lives: between a taker's flock and its write, it may not. */
-const holderOf = (fs: FileSystem.FileSystem, lockPath: string) =>
-  fs.readFileString(lockPath).pipe(
+/**
+ * The pid a file names (the lock file, a pidfile), if that process lives: between a lock taker's flock and its
+ * write, it may not.
+ */
+export const holderOf = (fs: FileSystem.FileSystem, file: string) =>
+  fs.readFileString(file).pipe(
     Effect.map((text) => Number(text.trim())),
     Effect.map((pid) => (Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined)),
     Effect.orElseSucceed(() => undefined)

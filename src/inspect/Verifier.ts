@@ -8,7 +8,8 @@ import { FileSystem, Path } from "@effect/platform"
 import { stat } from "node:fs/promises"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import { indexedProducts } from "../indexer/CatalogText.js"
-import { Hasher } from "../indexer/Hasher.js"
+import { Hasher, inlineLimit } from "../indexer/Hasher.js"
+import { followBytes, Progress, type ProgressReporter, silentProgress } from "../progress/Progress.js"
 import { Images } from "../simplestreams/Streams.js"
 import { type Checks, checksOf, combinedId, type FileResult, indexProblems, jobsOf, judge, type Problem, type VersionId } from "./VerifyPlan.js"
 
@@ -63,8 +64,11 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
     const path = yield* Path.Path
     const hasher = yield* Hasher
 
-    /** Reads every file of the checks once (each rootfs behind its metadata files) and judges them. */
-    const run = (webRoot: string, checks: Checks) =>
+    /**
+     * Reads every file of the checks once (each rootfs behind its metadata files) and judges them; `progress`
+     * hears of the files and bytes read (the catalog's sizes make the totals).
+     */
+    const run = (webRoot: string, checks: Checks, progress: ProgressReporter = silentProgress) =>
       Effect.gen(function* () {
         const files = new Map<string, FileResult>()
         const combined = new Map<string, string>()
@@ -81,12 +85,21 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
         const readAlone = (file: string) =>
           Effect.gen(function* () {
             const size = yield* sizeOf(file)
-            if (size === undefined) return files.set(file, { _tag: "Missing" })
+            if (size === undefined) {
+              files.set(file, { _tag: "Missing" })
+              return yield* progress.advance(1, 0)
+            }
             const done = yield* Effect.either(hasher.hash({ file: absolute(file), heads: [], own: true }, size))
             files.set(file, Either.isRight(done) ? { _tag: "Read", sha256: done.right.own!, size: done.right.size } : failed(done.left.reason))
+            // a worker counts the bytes of a file it reads (followBytes)
+            yield* progress.advance(1, size > inlineLimit ? 0 : size)
           })
+        const jobs = jobsOf(checks)
+        const expected = new Map(checks.files.map((f) => [f.path, f.expected[0]?.size ?? 0]))
+        const toRead = new Set(jobs.flatMap((j) => [j.file, ...j.heads]))
+        if (toRead.size > 0) yield* progress.start(toRead.size, [...toRead].reduce((n, f) => n + (expected.get(f) ?? 0), 0))
         yield* Effect.forEach(
-          jobsOf(checks),
+          jobs,
           (job) =>
             Effect.gen(function* () {
               const sizes = yield* Effect.forEach([job.file, ...job.heads], sizeOf)
@@ -103,9 +116,12 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
                 files.set(head, { _tag: "Read", sha256: r.headShas[i]!, size: r.headSizes[i]! })
                 combined.set(combinedId(head, job.file), r.combined[i]!)
               })
+              // the workers count the rootfs file's bytes, not its metadata files'
+              const headBytes = r.headSizes.reduce((a, b) => a + b, 0)
+              yield* progress.advance(1 + job.heads.length, headBytes + (total > inlineLimit ? 0 : r.size))
             }),
           { concurrency: 2 * hasher.workers, discard: true }
-        )
+        ).pipe(followBytes(progress, hasher.bytesRead), Effect.ensuring(progress.done()))
         const bytes = [...files.values()].reduce((sum, f) => sum + (f._tag === "Read" ? f.size : 0), 0)
         return { problems: judge(checks, { files, combined }), files: files.size, bytes }
       })
@@ -125,7 +141,7 @@ export class Verifier extends Effect.Service<Verifier>()("lxd-image-server/Verif
           )
         let snapshot = yield* snapshotOf(streamsDir)
         const first = checksOf(snapshot.images)
-        const done = yield* run(webRoot, first)
+        const done = yield* run(webRoot, first, yield* Progress)
         let problems: ReadonlyArray<Problem> = done.problems
         let replaced = 0
         // a problem seen while `watch` replaced the catalog may be the old catalog's: look again at the

@@ -3,7 +3,8 @@
  * index.json taken under the catalog's writer lock (so the pair agrees and the files listed are those of that
  * catalog), then the steps of MirrorPlan, one rsync each, in order; the first that fails stops the push. An
  * interrupted push kills its rsync (and so its ssh) before it returns. A lock per mirror in the state folder keeps
- * `watch` and `mirror push` from pushing to one mirror at once.
+ * `watch` and `mirror push` from pushing to one mirror at once (`exclusive`), and another, held for a moment,
+ * keeps their changes to the mirror's state file from crossing (`update`).
  */
 import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Schema, Stream } from "effect"
@@ -13,6 +14,7 @@ import { acquireWriterLock, WriterLock } from "../indexer/WriterLock.js"
 import { canonicalJson, Images } from "../simplestreams/Streams.js"
 import type { MirrorTarget } from "./MirrorConfig.js"
 import { catalogFiles, closeControlArgs, leavingProducts, protectRules, type PushSources, pushSteps } from "./MirrorPlan.js"
+import type { MirrorDriver } from "./MirrorQueue.js"
 import { type MirrorState, parseState, stateText } from "./MirrorState.js"
 
 export class MirrorPushError extends Data.TaggedError("MirrorPushError")<{
@@ -58,13 +60,42 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
         Effect.map((text) => parseState(text._tag === "Some" ? text.value : undefined))
       )
 
-    /** Written whole or not at all: `mirror status` reads it at any moment. A failed write is only a stale status. */
-    const writeState = (stateDir: string, name: string, s: MirrorState) =>
-      fs.makeDirectory(path.join(stateDir, "mirrors"), { recursive: true }).pipe(
-        Effect.zipRight(writeFileAtomic(statePath(stateDir, name), stateText(s))),
-        Effect.catchAll((e) => Effect.logWarning(`mirror ${name}: cannot write its state in ${stateDir}: ${e.message}`)),
+    /**
+     * Changes the mirror's state as the file holds it now, under the state's own lock (held for a read and a
+     * write), and answers the new state. Written whole or not at all: `mirror status` reads it at any moment. A
+     * failed write is only a stale status: said, and the change is still answered.
+     */
+    const update = (stateDir: string, name: string, change: (s: MirrorState) => MirrorState) =>
+      Effect.gen(function* () {
+        yield* acquireWriterLock(path.join(mirrorDir(stateDir, name), "state", "v1"))
+        const text = yield* fs.readFileString(statePath(stateDir, name)).pipe(Effect.option)
+        const before = text._tag === "Some" ? text.value : undefined
+        const after = change(parseState(before))
+        const written = stateText(after)
+        if (written !== before) yield* writeFileAtomic(statePath(stateDir, name), written)
+        return after
+      }).pipe(
+        Effect.scoped,
+        Effect.catchAll((e) =>
+          Effect.logWarning(`mirror ${name}: cannot keep its state in ${stateDir}: ${e.message}`).pipe(
+            Effect.zipRight(Effect.map(readState(stateDir, name), change))
+          )
+        ),
         Effect.provide(context)
       )
+
+    /** Runs `effect` holding the mirror: one push at a time to it, across processes; a waiter says whom it waits for. */
+    const exclusive =
+      (stateDir: string, name: string) =>
+      <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | MirrorPushError> =>
+        Effect.scoped(
+          Effect.zipRight(
+            acquireWriterLock(path.join(mirrorDir(stateDir, name), "lock", "v1"), {
+              onWait: (holder) => Effect.logInfo(`mirror ${name}: waiting for ${holder === undefined ? "another process" : `process ${holder}`}, which is pushing to it`)
+            }).pipe(Effect.mapError((e) => new MirrorPushError({ mirror: name, step: "lock", reason: e.message }))),
+            effect
+          )
+        ).pipe(Effect.provide(context))
 
     const rsync = (m: MirrorTarget, what: string, args: ReadonlyArray<string>) =>
       Effect.scoped(
@@ -87,8 +118,9 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
       )
 
     /**
-     * Pushes the catalog as it is now. `indexBefore` names the products of the index the mirror serves (from
-     * the last push), so that those leaving are taken out of it first. Returns the products of the index pushed.
+     * Pushes the catalog as it is now; the caller holds the mirror (`exclusive`). `indexBefore` names the products
+     * of the index the mirror serves (from the last push), so that those leaving are taken out of it first.
+     * Returns the products of the index pushed.
      */
     const push = (m: MirrorTarget, ctx: PushContext, indexBefore: ReadonlyArray<string> | null) =>
       Effect.gen(function* () {
@@ -100,9 +132,6 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
         const snapshotRoot = path.join(work, "snapshot")
         const narrowedRoot = path.join(work, "narrowed")
         yield* fs.makeDirectory(path.join(snapshotRoot, streamsPath), { recursive: true }).pipe(Effect.mapError((e) => fail("snapshot", e.message)))
-        yield* acquireWriterLock(path.join(work, "lock", "v1"), {
-          onWait: (holder) => Effect.logInfo(`mirror ${m.name}: waiting for ${holder === undefined ? "another process" : `process ${holder}`}, which is pushing to it`)
-        }).pipe(Effect.mapError((e) => fail("lock", e.message)))
 
         // the pair as one writer left it: images.json and index.json agree, and the files are that catalog's
         const [imagesBytes, indexBytes] = yield* Effect.all([
@@ -166,6 +195,13 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
         return products
       }).pipe(Effect.scoped, Effect.provide(context))
 
-    return { push, readState, writeState } as const
+    /** What a mirror's pusher (`pushOnce`) needs, for this mirror and this primary. */
+    const driver = (m: MirrorTarget, ctx: PushContext): MirrorDriver => ({
+      update: (change) => update(ctx.stateDir, m.name, change),
+      exclusive: exclusive(ctx.stateDir, m.name),
+      push: (indexBefore) => push(m, ctx, indexBefore)
+    })
+
+    return { push, readState, update, exclusive, driver } as const
   })
 }) {}

@@ -2,6 +2,12 @@
  * The state of one mirror's queue, as a value: which generation it has, which it should have, since when it is
  * behind, and its failures. Kept in the state folder as `mirrors/<name>.json` after every change, so that
  * `mirror status` (another process) can tell. The rules (coalescing, backoff, the status line) are pure.
+ *
+ * Two processes may push to one mirror (`watch` and `mirror push`): every change is applied to the state as the
+ * file holds it now (read, changed and written under a lock of its own), never to a copy one of them read
+ * earlier, and a push records its outcome while it still holds the mirror, so the last push recorded is the last
+ * push made. The rules below merge accordingly: a generation pushed never goes back, and a pusher clears only
+ * its own mark.
  */
 import { Either, Schema } from "effect"
 
@@ -52,17 +58,25 @@ export const offered = (s: MirrorState, g: { readonly number: number; readonly a
 
 export const started = (s: MirrorState, pid: number): MirrorState => ({ ...s, pushing: pid })
 
-/** A push of `generation` finished whole at `now`. */
-export const succeeded = (s: MirrorState, generation: number, now: number, indexProducts: ReadonlyArray<string>): MirrorState => {
-  const wanted = Math.max(s.wanted ?? generation, generation)
+/** The mark of a push in progress, cleared by the pusher that set it (`pid`) and by no other. */
+const clearPushing = (s: MirrorState, pid: number | undefined) => (pid === undefined || s.pushing === pid ? null : s.pushing)
+
+/**
+ * A push of `generation` (by the process `pid`) finished whole at `now`, and the mirror's index now names
+ * `indexProducts`. Pushes to a mirror take turns and each sends the catalog as it is when its turn comes, so the
+ * mirror holds at least the newest generation any push recorded: the generation never goes back.
+ */
+export const succeeded = (s: MirrorState, generation: number, now: number, indexProducts: ReadonlyArray<string>, pid?: number): MirrorState => {
+  const pushed = Math.max(s.generation ?? generation, generation)
+  const wanted = Math.max(s.wanted ?? pushed, pushed)
   return {
     ...s,
-    generation,
+    generation: pushed,
     pushed_at: now,
     wanted,
     // a generation offered during the push is still to go: behind since the push began, at the latest
-    behind_since: wanted > generation ? Math.min(s.behind_since ?? now, now) : null,
-    pushing: null,
+    behind_since: wanted > pushed ? Math.min(s.behind_since ?? now, now) : null,
+    pushing: clearPushing(s, pid),
     failures: 0,
     last_error: null,
     retry_at: null,
@@ -81,13 +95,17 @@ export const defaultBackoff: Backoff = { baseMs: 2_000, capMs: 300_000 }
 export const backoffMs = (failures: number, b: Backoff = defaultBackoff): number =>
   Math.min(b.capMs, b.baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30))
 
-export const failed = (s: MirrorState, reason: string, now: number, b: Backoff = defaultBackoff): MirrorState => {
+export const failed = (s: MirrorState, reason: string, now: number, b: Backoff = defaultBackoff, pid?: number): MirrorState => {
   const failures = s.failures + 1
-  return { ...s, pushing: null, failures, last_error: reason, retry_at: now + backoffMs(failures, b) }
+  return { ...s, pushing: clearPushing(s, pid), failures, last_error: reason, retry_at: now + backoffMs(failures, b) }
 }
 
-/** A push stopped from outside (SIGTERM, reload): nothing learned about the mirror. */
-export const stopped = (s: MirrorState): MirrorState => ({ ...s, pushing: null })
+/** A push (by `pid`) stopped from outside (SIGTERM, reload): nothing learned about the mirror. */
+export const stopped = (s: MirrorState, pid?: number): MirrorState => ({ ...s, pushing: clearPushing(s, pid) })
+
+/** A mark left by a pusher that is gone (killed): cleared, so that the mirror is not shown pushing forever. */
+export const forgetDeadPusher = (s: MirrorState, alive: (pid: number) => boolean): MirrorState =>
+  s.pushing !== null && !alive(s.pushing) ? { ...s, pushing: null } : s
 
 export type MirrorStateName = "in-sync" | "pushing" | "failing"
 

@@ -26,6 +26,8 @@ export interface PageSite {
   readonly clients: ReadonlyArray<Client>
   /** The certificate's PEM when it is self-signed: clients must pin it, and the page shows how. */
   readonly selfSignedPem?: string | undefined
+  /** A sentence about the URL (a private server's: what to put in place of USER and PASSWORD). */
+  readonly note?: string | undefined
 }
 
 /** One image clients list: a rootfs of a version, combined with a metadata file. */
@@ -317,6 +319,7 @@ export const pageShell = (site: PageSite, example?: { readonly alias: string; re
       : `<p>The server's certificate is self-signed: the commands pin it for the remote (LXD from the snap reads
 <code>~/snap/lxd/common/config/servercerts/</code> instead). Check its SHA-256 fingerprint against the one the
 server's operator gave you first:<br><code class="fp">${escapeHtml(fingerprintOf(site.selfSignedPem))}</code></p>\n`
+  const note = site.note === undefined ? "" : `<p>${escapeHtml(site.note)}</p>\n`
   const launchExample = (client: Client) =>
     example === undefined ? [] : [`${client} launch ${site.remote}:${example.alias}${example.vm ? " --vm" : ""}`]
   const setups = site.clients
@@ -344,7 +347,7 @@ server's operator gave you first:<br><code class="fp">${escapeHtml(fingerprintOf
 <p class="muted">A simplestreams image server for LXD and Incus: <code>${escapeHtml(site.url)}</code>. The catalog clients
 read is <code>streams/v1/index.json</code>.</p>
 <h2>Use it</h2>
-${pin}<div class="clients">
+${note}${pin}<div class="clients">
 ${setups}
 </div>
 <p class="muted">Each alias names the newest image of its type; click an image for the commands that launch exactly that one.</p>

@@ -12,6 +12,7 @@ import { certificateFiles, isSelfSigned, serverUrl, subjectNames } from "../serv
 import type { Compat } from "../simplestreams/Compat.js"
 import { removeStaleTemps, writeFileAtomic } from "../indexer/AtomicFile.js"
 import { clientsOf, PageFragments, type PageSite } from "./CatalogPage.js"
+import { type AccessForm, pageRemote } from "../server/PrivateAccess.js"
 
 export const pageFileName = "index.html"
 
@@ -28,17 +29,26 @@ export class PageWriteError extends Data.TaggedError("PageWriteError")<{ readonl
 export const webRootOf = (path: Path.Path, streamsDir: string) => path.dirname(path.dirname(path.resolve(streamsDir)))
 
 /**
- * What the page says about the server: the URL (`public_url`, else https://<first hostname>[:port]), and the
- * certificate to pin when the one in the ssl folder signed itself. A certificate that cannot be read is taken
- * for one clients trust (a proxy's, say): no pin is shown.
+ * What the page says about the server: the URL (`public_url`, else https://<first hostname>[:port]; a private
+ * server's as PrivateAccess.pageRemote makes it), and the certificate to pin when the one in the ssl folder
+ * signed itself. A certificate that cannot be read is taken for one clients trust (a proxy's, say): no pin is
+ * shown.
  */
-export const pageSite = (o: { readonly publicUrl: string; readonly hostnames: ReadonlyArray<string>; readonly port: number; readonly sslDir: string; readonly compat: Compat }) =>
+export const pageSite = (o: {
+  readonly publicUrl: string
+  readonly hostnames: ReadonlyArray<string>
+  readonly port: number
+  readonly sslDir: string
+  readonly compat: Compat
+  readonly private?: { readonly form: AccessForm; readonly token: string | undefined } | undefined
+}) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const pem = yield* fs.readFileString(certificateFiles(path, o.sslDir).cert).pipe(Effect.option)
+    const base = o.publicUrl !== "" ? o.publicUrl : serverUrl(subjectNames(o.hostnames)[0]!, o.port)
     return {
-      url: o.publicUrl !== "" ? o.publicUrl : serverUrl(subjectNames(o.hostnames)[0]!, o.port),
+      ...(o.private === undefined ? { url: base } : pageRemote(base, o.private.form, o.private.token)),
       remote: "myimages",
       clients: clientsOf(o.compat),
       selfSignedPem: Option.isSome(pem) && isSelfSigned(pem.value) ? pem.value : undefined

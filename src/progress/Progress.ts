@@ -99,6 +99,28 @@ export const makeTerminalProgress = (sink: StatusSink): Effect.Effect<ProgressRe
     return { start, advance, done } satisfies ProgressReporter
   })
 
+/**
+ * Runs `work` while telling `progress` of the bytes a counter (a worker pool's, `bytesRead`) moves by, ten times
+ * a second and once at the end: a big file moves the line while it is read, not only once it is done. Nothing
+ * runs when no one shows progress (the service).
+ */
+export const followBytes =
+  (progress: ProgressReporter, bytesRead: () => number) =>
+  <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    if (progress === silentProgress) return work
+    let reported = bytesRead()
+    const report = Effect.suspend(() => {
+      const now = bytesRead()
+      const delta = now - reported
+      reported = now
+      return delta > 0 ? progress.advance(0, delta) : Effect.void
+    })
+    return Effect.gen(function* () {
+      const poller = yield* Effect.fork(Effect.repeat(Effect.delay(report, "100 millis"), Schedule.forever))
+      return yield* work.pipe(Effect.ensuring(Fiber.interrupt(poller).pipe(Effect.zipRight(report))))
+    })
+  }
+
 /** Progress drawn on stderr, when it is a terminal and `quiet` is off; else silent. */
 export const ProgressLive = (options: { readonly quiet: boolean }): Layer.Layer<Progress> =>
   options.quiet || !process.stderr.isTTY ? Layer.succeed(Progress, silentProgress) : Layer.scoped(Progress, makeTerminalProgress(stderrSink))

@@ -4,13 +4,13 @@
  * publisher has nothing more to do. `update` and `watch` run the same shell; they differ in whether a failed
  * write stops the run (`update`) or is tried again with backoff (`watch`), and in the memory they keep.
  */
-import { Array, Clock, Effect, Either, Fiber, LogLevel, Schedule } from "effect"
+import { Array, Clock, Effect, Either, Fiber, LogLevel } from "effect"
 import { type AliasClaim, aliasClaimOf, resolveAliasClaims } from "../indexer/Catalog.js"
 import type { Product } from "../simplestreams/Streams.js"
 import { CatalogStore, type StreamsWriteError } from "../indexer/CatalogStore.js"
 import type { CatalogText } from "../indexer/CatalogText.js"
 import { VersionHasher } from "../indexer/VersionHasher.js"
-import { Progress, silentProgress } from "../progress/Progress.js"
+import { followBytes, Progress, silentProgress } from "../progress/Progress.js"
 import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
 import type { Journal } from "./Journal.js"
@@ -35,7 +35,8 @@ export const planTotals = (plans: ReadonlyArray<FoundPlan>): { readonly files: n
   for (const p of plans) {
     for (const f of p.metadata) bytes += f.size
     for (const f of p.rootfs) bytes += f.size
-    files += p.metadata.length + p.rootfs.length
+    if (p.unified) bytes += p.unified.size
+    files += p.metadata.length + p.rootfs.length + (p.unified ? 1 : 0)
   }
   return { files, bytes }
 }
@@ -53,24 +54,8 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
       const counted = onPool && progress !== silentProgress ? versions.workerBytes(plan, publisher.compat) : 0
       return progress.advance(done.files, done.bytes - counted)
     }
-    /**
-     * While the pool hashes, the bytes its workers read, ten times a second: a big image moves the progress line
-     * while it is read, not only once it is done. Nothing runs when no one shows progress (the service).
-     */
-    const followBytes = <A, E>(pool: Effect.Effect<A, E>) => {
-      if (progress === silentProgress) return pool
-      let reported = versions.bytesRead()
-      const report = Effect.suspend(() => {
-        const now = versions.bytesRead()
-        const delta = now - reported
-        reported = now
-        return delta > 0 ? progress.advance(0, delta) : Effect.void
-      })
-      return Effect.gen(function* () {
-        const poller = yield* Effect.fork(Effect.repeat(Effect.delay(report, "100 millis"), Schedule.forever))
-        return yield* pool.pipe(Effect.ensuring(Fiber.interrupt(poller).pipe(Effect.zipRight(report))))
-      })
-    }
+    /** While the pool hashes, the bytes its workers read (see followBytes). */
+    const followPoolBytes = followBytes(progress, versions.bytesRead)
     const toldClashes = new Set<string>()
     let hashedCount = 0
     const now = Clock.currentTimeMillis
@@ -192,7 +177,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
         // the large versions start at once on the worker pool; the small ones are hashed here, with no fiber
         // each, once xz has read their metadata (hashing meanwhile would keep this thread from reading xz's pipes)
         const [large, small] = Array.partition(commands, (c) => versions.isSmall(c.plan, publisher.compat))
-        const pool = yield* Effect.fork(followBytes(Effect.forEach(large, onPool, { concurrency: versions.workers + 2, discard: true })))
+        const pool = yield* Effect.fork(followPoolBytes(Effect.forEach(large, onPool, { concurrency: versions.workers + 2, discard: true })))
         const read = small.length > 0 ? yield* how.metadataRead : new Map()
         const rest: Array<Extract<Command, { _tag: "Hash" }>> = []
         const at = yield* now

@@ -87,6 +87,11 @@ export interface PublisherStatus {
   readonly products: number
   readonly refused: ReadonlyArray<Refusal>
   readonly settling: number
+  /**
+   * When the longest-waiting version not yet published had settled (its last change plus the settle window):
+   * the catalog lags it from then on. Undefined when none waits.
+   */
+  readonly settledSince: number | undefined
   readonly writeTrouble: WriteTrouble | undefined
 }
 
@@ -432,6 +437,8 @@ export class Publisher {
       if (r._tag === "Refused") refused.push(r.refusal)
       else if (this.blockedBy.has(key)) refused.push(refusal(key, `the same image as ${this.blockedBy.get(key)}`))
     }
+    let settledSince: number | undefined
+    for (const p of this.pending.values()) settledSince = Math.min(settledSince ?? Infinity, p.last + this.options.settleMs)
     return {
       generation: this.generation,
       committedAt: this.committedAt,
@@ -439,6 +446,7 @@ export class Publisher {
       products: this.byProduct.size,
       refused,
       settling: this.pending.size,
+      settledSince,
       writeTrouble: this.trouble
     }
   }

@@ -7,6 +7,7 @@
 import { readdirSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
+import { Progress } from "../progress/Progress.js"
 import type { Images } from "../simplestreams/Streams.js"
 import type { FileIdentity } from "../tree/Identity.js"
 import { Scanner } from "../tree/Scanner.js"
@@ -68,18 +69,28 @@ export const recordWithdrawals = (
   at: number
 ) => appendWithdrawals(stateDir, withdrawals.map((w): WithdrawalLine => ({ withdraw: w.key, files: w.files, at, reason: w.reason })))
 
+const filesBytes = (files: ReadonlyArray<FileIdentity>) => files.reduce((n, f) => n + f.size, 0)
+
+/** The files and bytes withdrawn versions hold, as their withdrawal recorded them: a deletion's progress. */
+export const withdrawnTotals = (due: ReadonlyArray<WithdrawnVersion>) => ({
+  files: due.reduce((n, w) => n + w.files.length, 0),
+  bytes: due.reduce((n, w) => n + filesBytes(w.files), 0)
+})
+
 /**
  * Deletes the files of these due withdrawals, none of which the catalog lists any more. A deletion done (or
  * found done, or made moot by a new upload) ends its record; one that fails is logged and tried again later.
- * Returns how many were deleted and how many failed.
+ * Returns how many were deleted and how many failed. Each version looked at advances the progress line.
  */
 export const carryOutDeletions = (folders: LifecycleFolders, due: ReadonlyArray<WithdrawnVersion>, at: number) =>
   Effect.gen(function* () {
     const deleter = yield* Deleter
+    const progress = yield* Progress
     const lines: Array<WithdrawalLine> = []
     let failed = 0
     for (const w of due) {
       const outcome = yield* Effect.either(deleter.deleteVersion(folders.imagesDir, w.key, w.files))
+      yield* progress.advance(w.files.length, filesBytes(w.files))
       if (outcome._tag === "Left") {
         yield* Effect.logWarning(`${outcome.left.message}; tried again later`)
         failed++

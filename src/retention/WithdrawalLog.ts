@@ -51,21 +51,45 @@ export const replayWithdrawals = (text: string): ReadonlyMap<string, WithdrawnVe
 export const withdrawalFile = (stateDir: string) => join(stateDir, withdrawalFileName)
 
 /**
- * The pending withdrawals of a state folder; none when it has no log yet. A log that exists and cannot be read
- * fails: read as empty, it would let withdrawn versions be published again.
+ * Every version folder a log ever withdrew, deleted since or not: what `sync` never fetches again (a version
+ * pruned here would otherwise come back from upstream at the next sync). Pure; torn lines are skipped.
  */
-export const readWithdrawals = (stateDir: string) =>
+export const everWithdrawn = (text: string): ReadonlySet<string> => {
+  const keys = new Set<string>()
+  for (const row of text.split("\n")) {
+    try {
+      const line = JSON.parse(row) as Partial<{ withdraw: unknown }>
+      if (typeof line.withdraw === "string") keys.add(line.withdraw)
+    } catch {
+      // a torn or empty line
+    }
+  }
+  return keys
+}
+
+/** The log's text read through `replay`; an empty log when there is none yet. One that cannot be read fails. */
+const readLog = <A>(stateDir: string, replay: (text: string) => A) =>
   Effect.try({
     try: () => {
+      let text = ""
       try {
-        return replayWithdrawals(readFileSync(withdrawalFile(stateDir), "utf8"))
+        text = readFileSync(withdrawalFile(stateDir), "utf8")
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return new Map<string, WithdrawnVersion>()
-        throw e
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
       }
+      return replay(text)
     },
     catch: (e) => new WithdrawalLogError({ path: withdrawalFile(stateDir), reason: `cannot read: ${(e as Error).message}` })
   })
+
+/**
+ * The pending withdrawals of a state folder; none when it has no log yet. A log that exists and cannot be read
+ * fails: read as empty, it would let withdrawn versions be published again.
+ */
+export const readWithdrawals = (stateDir: string) => readLog(stateDir, replayWithdrawals)
+
+/** `everWithdrawn` of a state folder's log; none when it has no log yet. */
+export const readEverWithdrawn = (stateDir: string) => readLog(stateDir, everWithdrawn)
 
 /** Changes whenever the log is appended to: a writer reads it again only then. */
 export const withdrawalStamp = (stateDir: string) =>

@@ -13,6 +13,7 @@ import { open, readFile, realpath } from "node:fs/promises"
 import { join, relative, sep } from "node:path"
 import { Data, Effect, Layer } from "effect"
 import { isWithin } from "../tree/Layout.js"
+import { countResponses, type HealthEndpoints, withHealthRoutes } from "./HealthRoutes.js"
 import { contentType, isServedPath, openFailureStatus, pagePath, parseRange, requestedPath } from "./StaticFiles.js"
 
 export interface ServeOptions {
@@ -21,6 +22,8 @@ export interface ServeOptions {
   readonly port: number
   readonly cert: string
   readonly key: string
+  /** `/healthz`, `/readyz`, `/metrics` and the count of responses; none when absent. */
+  readonly health?: HealthEndpoints | undefined
 }
 
 const notFound = HttpServerResponse.text("not found\n", { status: 404 })
@@ -97,8 +100,8 @@ export const staticApp = (rootDir: string) =>
     })
   )
 
-/** The server as a layer: it listens while the layer lives. */
-export const HttpsServerLive = (o: ServeOptions) =>
+/** The server as a layer: it listens while the layer lives. `app` answers the requests: the static files by default. */
+export const HttpsServerLive = (o: ServeOptions, app: ReturnType<typeof staticApp> = staticApp(o.rootDir)) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const [cert, key] = yield* Effect.promise(() => Promise.all([readFile(o.cert), readFile(o.key)]))
@@ -106,9 +109,13 @@ export const HttpsServerLive = (o: ServeOptions) =>
       // closed before the server itself, whose close() would otherwise wait for every download in progress
       const dropConnections = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => server?.closeAllConnections())))
       const listening = Layer.effectDiscard(Effect.logInfo(`listening on https://${o.host}:${o.port}`))
-      return Layer.mergeAll(HttpServer.serve(staticApp(o.rootDir)), dropConnections, listening).pipe(
+      return Layer.mergeAll(HttpServer.serve(o.health ? withHealthRoutes(o.health, app) : app), dropConnections, listening).pipe(
         Layer.provide(
-          NodeHttpServer.layer(() => (server = createServer({ cert, key, minVersion: "TLSv1.2" })) as unknown as Server, {
+          NodeHttpServer.layer(() => {
+            server = createServer({ cert, key, minVersion: "TLSv1.2" })
+            if (o.health) countResponses(server, o.health.countResponse)
+            return server as unknown as Server
+          }, {
             port: o.port,
             host: o.host
           })

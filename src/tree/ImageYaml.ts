@@ -4,7 +4,7 @@
  * version's file speaks for its product. YAML text in, the checked values or a reason out.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { parse } from "yaml"
+import { isSeq, parse, parseDocument } from "yaml"
 
 export const imageYamlName = "image.yaml"
 
@@ -15,8 +15,10 @@ export const imageYamlLimit = 64 * 1024
  * One alias: clients split the product's `aliases` on commas and take each piece verbatim (SIMPLESTREAMS.md
  * §8.1), so a comma or a blank would make another alias, and path characters are all a name needs.
  */
+export const aliasPattern = /^[A-Za-z0-9._:+-][A-Za-z0-9._:/+-]*$/
+
 const AliasName = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9._:+-][A-Za-z0-9._:/+-]*$/, { message: () => "an alias of A-Z a-z 0-9 . _ : / + - (no commas or blanks)" })
+  Schema.pattern(aliasPattern, { message: () => "an alias of A-Z a-z 0-9 . _ : / + - (no commas or blanks)" })
 )
 
 /** YAML reads `12` or `false` as a number or a boolean; in names and requirement values they are meant as text. */
@@ -74,3 +76,24 @@ export const parseImageYaml = (text: string): Either.Either<ImageYaml, string> =
     return where ? `${where}: ${issue.message}` : issue.message
   })
 }
+
+/**
+ * An image.yaml with these aliases added to its `aliases` (those it lists already stay where they are; other
+ * keys and comments stay as written), and which of them were new. Left with the reason when the file, or an
+ * alias, is not one a version may have.
+ */
+export const withAliases = (
+  text: string,
+  aliases: ReadonlyArray<string>
+): Either.Either<{ readonly text: string; readonly added: ReadonlyArray<string> }, string> =>
+  Either.flatMap(parseImageYaml(text), (current) => {
+    const listed = new Set((current.aliases ?? []).map((a) => a.toLowerCase()))
+    const added = [...new Set(aliases)].filter((a) => !listed.has(a.toLowerCase()))
+    if (added.length === 0) return Either.right({ text, added })
+    const doc = parseDocument(text)
+    const list = doc.contents === null ? undefined : doc.get("aliases", true)
+    if (isSeq(list)) for (const a of added) list.add(doc.createNode(a))
+    else doc.set("aliases", doc.createNode(added))
+    const written = doc.toString()
+    return Either.map(parseImageYaml(written), () => ({ text: written, added }))
+  })

@@ -28,9 +28,13 @@ import { carryOutDeletions, deleteDangling, recordWithdrawals } from "../retenti
 import { dueDeletions, nextDeletion, type RetentionPolicy, toWithdraw } from "../retention/Retention.js"
 import { readWithdrawals, withdrawalStamp, type WithdrawnVersion } from "../retention/WithdrawalLog.js"
 import { Scanner } from "../tree/Scanner.js"
+import type { SyncTarget } from "../sync/SyncConfig.js"
+import { Syncer } from "../sync/Syncer.js"
+import { syncOnInterval } from "../sync/SyncSchedule.js"
 import { startPageWriter, webRootOf } from "../page/PageWriter.js"
 import { waitBeforeNextLook } from "./Wake.js"
 import { type TreeEvent, watchTree } from "./Watcher.js"
+import type { ServiceReport } from "../health/Readiness.js"
 
 /** What `watch` does after publishing: `[prune]` of the config file. */
 export interface WatchRetention {
@@ -51,8 +55,12 @@ export interface WatchOptions extends IndexerOptions {
   readonly reconcileEvery: Duration.Duration
   /** Hosts that get every generation pushed (none when absent). */
   readonly mirrors?: ReadonlyArray<MirrorTarget>
+  /** Upstream servers copied into the tree on an interval (none when absent). */
+  readonly syncs?: ReadonlyArray<SyncTarget>
   /** The catalog page is rendered at most this often (default 2 s). */
   readonly pageEvery?: Duration.Duration | undefined
+  /** Told where the service stands after each turn of its loop that did work (health endpoints, metrics). */
+  readonly report?: ((report: ServiceReport) => Effect.Effect<void>) | undefined
 }
 
 /** The service's state as `status.json` in the state folder shows it (the catalog's health for people and tools). */
@@ -102,7 +110,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
     const scanner = yield* Scanner
     const store = yield* CatalogStore
     const lock = yield* WriterLock
-    const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher | MirrorPush | Deleter>()
+    const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher | MirrorPush | Deleter | Syncer>()
 
     /** Runs until interrupted; fails only when the service itself cannot go on (no images folder, the watcher gone). */
     const run = (options: WatchOptions) =>
@@ -126,14 +134,19 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         for (const pk of publisher.productKeys()) text.setProduct(pk, publisher.product(pk), { checked: true })
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "retry", journal })
         yield* logGenerations
+        /** Tells the mirrors that files left the primary (deleted after their grace period), when there are mirrors. */
+        let nudgeMirrors: Effect.Effect<void> = Effect.void
         if (options.mirrors !== undefined && options.mirrors.length > 0) {
           // the status walks every version: only when there is a mirror to tell where the catalog stands
           const committed = publisher.status()
-          yield* pushToMirrors(
+          nudgeMirrors = (yield* pushToMirrors(
             options.mirrors,
             { streamsDir: options.streamsDir, imagesPath, stateDir: options.stateDir },
             { number: committed.generation, at: committed.committedAt ?? (yield* now) }
-          )
+          )).nudge
+        }
+        if (options.syncs !== undefined && options.syncs.length > 0) {
+          yield* syncOnInterval(options.syncs, { imagesDir, streamsDir: options.streamsDir, stateDir: options.stateDir })
         }
         const page = options.page === undefined ? undefined : yield* startPageWriter(webRootOf(path, options.streamsDir), options.page, options.pageEvery ?? Duration.seconds(2))
         /** images.json as the page last showed it. */
@@ -144,7 +157,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         let ready = false
         let treeDueAt: number | undefined = (yield* now) + 30_000
         let lastReconcile = yield* now
-        /** The whole tree was reconciled once. */
+        /** The whole tree was reconciled once in this run. */
         let reconciled = false
         /** images.json as this service left it: anything else means another writer (update) wrote. */
         let ourStamp: string | undefined
@@ -200,8 +213,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           const t = yield* now
           const due = t < deletionsRetryAt ? [] : dueDeletions(unlisted(), retention.graceMs, t)
           if (due.length === 0) return
-          const { failed } = yield* carryOutDeletions(folders, due, t)
+          const { deleted, failed } = yield* carryOutDeletions(folders, due, t)
           if (failed > 0) deletionsRetryAt = t + 60_000
+          // no generation follows a deletion: the mirrors are told, so that the files leave them too
+          if (deleted > 0) yield* nudgeMirrors
           yield* syncWithdrawals
         })
 
@@ -301,6 +316,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             committedAt: status.committedAt
           }))
           yield* writeStatus(status)
+          if (options.report) yield* options.report({ at: yield* now, status, reconciled })
         })
 
         const onEvent = (event: TreeEvent) =>

@@ -8,24 +8,17 @@ import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { binPath, runBin } from "../support/Bin.js"
-import { tempDir } from "../support/Images.js"
+import { command, onTerminal, quote } from "../support/Terminal.js"
+import { tempDir, writeMetadataTarball } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 
 const repoRoot = dirname(dirname(binPath))
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
-const command = (args: ReadonlyArray<string>) => [process.execPath, binPath, ...args].map(quote).join(" ")
 
 /** Runs the program with its output untouched (runBin strips escapes). */
 const raw = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   const r = spawnSync(process.execPath, [binPath, ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
-
-/** Runs the program on a pseudo-terminal: stdout and stderr are the terminal, as for a person. */
-const onTerminal = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const r = spawnSync("script", ["-qfec", command(args), "/dev/null"], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 })
-  return { code: r.status, out: r.stdout }
 }
 
 /** Runs the program with JOURNAL_STREAM naming its real stderr, as systemd sets it. */
@@ -170,6 +163,27 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "script"))("the progress l
     expect(code).toBe(0)
     const partial = out.split("\r").filter((s) => /\b0\/3 files {2}\d[\d.]* (KiB|MiB) \//.test(s))
     expect(partial.length, out).toBeGreaterThan(0)
+  })
+
+  it("is drawn by add while it reads, copies and hashes an image, and wiped before the fingerprint", () => {
+    const w = makeWebRoot()
+    const exports = tempDir()
+    writeMetadataTarball(join(exports, "meta.tar.xz"))
+    // a VM disk of 256 MiB (sparse: read, copied and hashed all the same)
+    const disk = join(exports, "disk.qcow2")
+    writeFileSync(disk, Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]))
+    truncateSync(disk, 256 * 1024 * 1024)
+    // a catalog there already: add publishes in place (a rebuild would draw a job of its own)
+    expect(raw(updateArgs(w)).code).toBe(0)
+    const { code, out } = onTerminal(["--config", join(w.root, "none.toml"), "--log-file", join(w.root, "server.log"), "add", join(exports, "meta.tar.xz"), disk, "--img-dir", w.images, "--streams-dir", w.streams])
+    expect(code, out).toBe(0)
+    // one job: the files read, then copied, then read again in place (three times the bytes)
+    const draws = out.split("\r").filter((s) => /files/.test(s))
+    expect(draws.length, out).toBeGreaterThan(0)
+    for (const d of draws) expect(d).toMatch(/\[[#-]+\] +\d{1,3}% {2}[0-2]\/2 files {2}[\d.]+ [KMG]?i?B \/ 768 MiB/)
+    expect(draws.some((d) => /\b0\/2 files {2}\d[\d.]* MiB \//.test(d)), out).toBe(true)
+    expect(out).toMatch(/left\r {40,}\r/)
+    expect(out.trim().split(/[\r\n]+/).pop()).toMatch(/^[0-9a-f]{64}$/)
   })
 
   it("is absent when stderr is piped, and with --quiet on a terminal", () => {

@@ -5,12 +5,12 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { client } from "../e2e/support/Clients.js"
+import { client, startLxd } from "../e2e/support/Clients.js"
 import { type RunningNginx, startStaticNginx } from "../e2e/support/Nginx.js"
 import { makeTestCert } from "../e2e/support/Tls.js"
 import { runBinAsync } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
-import { haveTools } from "../support/Tools.js"
+import { haveRoot, haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { type Catalog, expectSameCatalog, mirrorTable } from "./support/Mirror.js"
 import { makeKey, type RunningSshd, rrsyncPath, sshdPath, startSshd } from "./support/Sshd.js"
@@ -93,7 +93,7 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
     ])
   }, 180_000)
 
-  it.skipIf(!haveTools("nginx", "openssl", "lxc", "incus"))("lxc and incus list the primary's images from each mirror's nginx", async () => {
+  it.skipIf(!haveTools("nginx", "openssl", "lxc", "incus"))("lxc and incus list the primary's images from each mirror's nginx, and the LXD daemon downloads one from each", async () => {
     // nginx workers run as www-data: the temp folders must let them through
     for (const dir of [work, primary.root, plainRoot, limitedRoot]) chmodSync(dir, 0o755)
     const tls = makeTestCert(work)
@@ -112,10 +112,25 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
         expect(listed("plain"), c).toEqual(want)
         expect(listed("limited"), c).toEqual(want)
       }
+      if (haveTools("lxd") && haveRoot()) {
+        // a daemon that reads the catalog from a mirror downloads the files from it too, and checks them
+        const lxd = await startLxd(work)
+        try {
+          const lxc = client(work, "lxc")
+          const newest = lxc.listImages("primary").find((i) => i.properties["serial"] === "20240102_10:00")!.fingerprint
+          for (const mirror of ["plain", "limited"]) {
+            lxc.run(["image", "copy", `${mirror}:debian/bookworm`, "local:"])
+            expect(lxc.listImages("local").map((i) => i.fingerprint), mirror).toEqual([newest])
+            lxc.run(["image", "delete", `local:${newest}`])
+          }
+        } finally {
+          await lxd.stop()
+        }
+      }
     } finally {
       for (const nginx of servers) await nginx.stop()
     }
-  }, 120_000)
+  }, 240_000)
 
   it("files leave a mirror only once they left both the catalog and the primary", async () => {
     // withdrawn from the catalog (as prune does first): the files stay on the primary for the grace period

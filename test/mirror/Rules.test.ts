@@ -8,7 +8,7 @@ import { parseConfigText } from "../../src/config/AppConfig.js"
 import { mirrorTargets } from "../../src/mirror/MirrorConfig.js"
 import { catalogFiles, leavingProducts, protectRules, pushSteps, rshCommand } from "../../src/mirror/MirrorPlan.js"
 import { MirrorPushError } from "../../src/mirror/MirrorPush.js"
-import { startMirror } from "../../src/mirror/MirrorQueue.js"
+import { type MirrorDriver, startMirror } from "../../src/mirror/MirrorQueue.js"
 import { backoffMs, failed, initialState, type MirrorState, offered, parseState, stateText, statusOf, statusTable, succeeded } from "../../src/mirror/MirrorState.js"
 import type { Images } from "../../src/simplestreams/Streams.js"
 
@@ -142,6 +142,12 @@ describe("a mirror's state", () => {
 
 describe("a mirror's queue", () => {
   const gen = (number: number) => ({ number, at: number * 1000 })
+  /** A driver whose state lives in `saved`, with nobody else pushing. */
+  const memoryDriver = (saved: Ref.Ref<MirrorState>, push: MirrorDriver["push"]): MirrorDriver => ({
+    update: (change) => Ref.updateAndGet(saved, change),
+    exclusive: (effect) => effect,
+    push
+  })
 
   it.scoped("pushes the newest generation only, once per wake-up, and never blocks the one who offers", () =>
     Effect.gen(function* () {
@@ -149,15 +155,11 @@ describe("a mirror's queue", () => {
       const saved = yield* Ref.make<MirrorState>(initialState)
       const release = yield* Deferred.make<void>()
       let current: () => number = () => -1
-      const queue = yield* startMirror("eu1", {
-        load: Effect.succeed(initialState),
-        save: (s) => Ref.set(saved, s),
-        push: () => Effect.gen(function* () {
-          yield* Ref.update(pushes, (p) => [...p, current()])
-          yield* Deferred.await(release)
-          return []
-        })
-      })
+      const queue = yield* startMirror("eu1", memoryDriver(saved, () => Effect.gen(function* () {
+        yield* Ref.update(pushes, (p) => [...p, current()])
+        yield* Deferred.await(release)
+        return []
+      })))
       current = () => Effect.runSync(queue.state).wanted ?? -1
       yield* queue.offer(gen(1))
       yield* TestClock.adjust("1 millis")
@@ -175,14 +177,11 @@ describe("a mirror's queue", () => {
       const attempts = yield* Ref.make(0)
       const queue = yield* startMirror(
         "eu1",
-        {
-          load: Effect.succeed(initialState),
-          save: () => Effect.void,
-          push: () =>
-            Ref.updateAndGet(attempts, (n) => n + 1).pipe(
-              Effect.flatMap((n) => (n <= 4 ? Effect.fail(new MirrorPushError({ mirror: "eu1", step: "image files", reason: "Connection refused" })) : Effect.succeed([])))
-            )
-        },
+        memoryDriver(yield* Ref.make<MirrorState>(initialState), () =>
+          Ref.updateAndGet(attempts, (n) => n + 1).pipe(
+            Effect.flatMap((n) => (n <= 4 ? Effect.fail(new MirrorPushError({ mirror: "eu1", step: "image files", reason: "Connection refused" })) : Effect.succeed([])))
+          )
+        ),
         { baseMs: 1000, capMs: 3000 }
       )
       yield* queue.offer(gen(1))
@@ -209,7 +208,7 @@ describe("a mirror's queue", () => {
       const fiber = yield* Effect.fork(
         Effect.scoped(
           Effect.gen(function* () {
-            const queue = yield* startMirror("eu1", { load: Effect.succeed(initialState), save: (s) => Ref.set(saved, s), push: () => Effect.never })
+            const queue = yield* startMirror("eu1", memoryDriver(saved, () => Effect.never))
             yield* queue.offer(gen(1))
             yield* Effect.never
           })

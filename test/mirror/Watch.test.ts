@@ -111,6 +111,9 @@ describe.skipIf(!ready)("watch pushes every generation to a mirror", () => {
         `streams_dir = "${primary.streams}"`,
         `img_dir = "${primary.images}"`,
         ...mirrorTable("eu1", { host: "127.0.0.1", user: sshd.user, port: sshd.port, key_path: key.path, root_dir: mirrorRoot, known_hosts: join(work, "known_hosts") }),
+        // watch deletes withdrawn versions' files 36 s after they leave the catalog
+        "[prune]",
+        "grace_hours = 0.01",
         ""
       ].join("\n")
     )
@@ -149,6 +152,24 @@ describe.skipIf(!ready)("watch pushes every generation to a mirror", () => {
     expect(failing["lag_generations"]).toBeGreaterThanOrEqual(1)
     await sshd.start()
     await waitForStatus("the mirror catching up", (s) => s["state"] === "in-sync" && s["generation"] === 4)
+    expectSameCatalog(primary, mirrorRoot)
+  }, 300_000)
+
+  it("a withdrawn version's files stay on the mirror for the grace period, and leave it when they leave the primary", async () => {
+    const version = "debian/bookworm/amd64/default/20240101_10:00"
+    const generation = Number((await mirrorStatus())["generation"])
+    // 36 s of grace ([prune] grace_hours): long enough to look at the mirror in it, on a loaded machine
+    const removed = await runBinAsync(["--log-file", join(work, "cli.log"), "--config", config, "remove", "debian:bookworm:amd64:default@20240101_10:00"])
+    expect(removed.code, removed.stderr).toBe(0)
+    await waitForStatus("the withdrawal on the mirror", (s) => s["state"] === "in-sync" && Number(s["generation"]) > generation)
+    expect(readFileSync(join(mirrorRoot, "streams", "v1", "images.json"), "utf8")).not.toContain("20240101_10:00")
+    expect(existsSync(join(primary.images, version, "rootfs.squashfs"))).toBe(true)
+    expect(existsSync(join(mirrorRoot, "images", version, "rootfs.squashfs"))).toBe(true)
+    // the grace period over, watch deletes the folder and pushes: the mirror lets go of it too
+    await waitFor("the deletion on the primary", () => !existsSync(primary.version(version)), 120_000)
+    await waitFor("the deletion on the mirror", () => !existsSync(join(mirrorRoot, "images", version)), 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${watch!.log().slice(-3000)}`)
+    })
     expectSameCatalog(primary, mirrorRoot)
   }, 300_000)
 

@@ -1,6 +1,7 @@
 /** Builds real image files for tests: metadata tarballs with tar and xz, squashfs with mksquashfs, qcow2-like disks. */
 import { execFileSync } from "node:child_process"
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 
@@ -12,6 +13,8 @@ export interface MetadataYamlOptions {
   readonly os?: string
   readonly release?: string
   readonly variant?: string
+  /** More properties (incus-simplestreams wants `architecture` there too). */
+  readonly properties?: Readonly<Record<string, string>>
 }
 
 export const metadataYaml = (o: MetadataYamlOptions = {}): string =>
@@ -23,6 +26,7 @@ export const metadataYaml = (o: MetadataYamlOptions = {}): string =>
     `  release: ${o.release ?? "bookworm"}`,
     `  variant: ${o.variant ?? "default"}`,
     `  description: test image`,
+    ...Object.entries(o.properties ?? {}).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`),
     "templates: {}",
     ""
   ].join("\n")
@@ -103,6 +107,23 @@ const fromTinyRoot = (target: string, files: Record<string, string>, build: (roo
 export const writeSquashfs = (target: string, seed = "1"): void =>
   fromTinyRoot(target, { "etc/hostname": `test-${seed}\n`, "etc/os-release": 'ID=debian\nVERSION_ID="12"\n' }, (root) =>
     execFileSync("mksquashfs", [root, target, "-noappend", "-quiet", "-no-progress", "-all-root", "-mkfs-time", "1704103200", "-all-time", "1704103200"], { stdio: "ignore" })
+  )
+
+/**
+ * A squashfs a container can boot: static busybox as /bin/busybox, /sbin/init a link to it, and an inittab that
+ * keeps one process alive. `seed` goes into /etc/hostname, so that versions differ.
+ */
+export const writeBusyboxSquashfs = (target: string, seed = "1"): void =>
+  fromTinyRoot(
+    target,
+    { "etc/hostname": `busybox-${seed}\n`, "etc/inittab": "::sysinit:/bin/busybox true\n::respawn:/bin/busybox sleep 3600\n" },
+    (root) => {
+      for (const dir of ["bin", "sbin", "dev", "proc", "sys", "tmp", "root"]) mkdirSync(join(root, dir), { recursive: true })
+      copyFileSync("/bin/busybox", join(root, "bin", "busybox"))
+      symlinkSync("/bin/busybox", join(root, "sbin", "init"))
+      symlinkSync("busybox", join(root, "bin", "sh"))
+      execFileSync("mksquashfs", [root, target, "-noappend", "-quiet", "-no-progress", "-all-root", "-mkfs-time", "1704103200", "-all-time", "1704103200"], { stdio: "ignore" })
+    }
   )
 
 /** A rootfs tarball (xz) of a tiny root filesystem. */
@@ -242,4 +263,11 @@ export const writeBombTarball = (
     gzipZeros ??= gzip(Buffer.alloc(bombUnit))
     writeFileSync(target, Buffer.concat([gzip(head), ...Array.from({ length: units }, () => gzipZeros!), gzip(tail)]))
   }
+}
+
+/** sha256 of the files' bytes one after the other: a file's own sum, or the combined fingerprint of metadata and rootfs. */
+export const sha256Of = (...files: ReadonlyArray<string>): string => {
+  const h = createHash("sha256")
+  for (const f of files) h.update(readFileSync(f))
+  return h.digest("hex")
 }

@@ -20,6 +20,8 @@ export interface WatchStart {
   readonly config?: string
   /** Seconds between full reconciles; default the service's. */
   readonly reconcileInterval?: string
+  /** More options of `watch`. */
+  readonly args?: ReadonlyArray<string>
 }
 
 export const startWatch = (w: WebRoot, options: WatchStart = {}): WatchProcess => {
@@ -28,7 +30,8 @@ export const startWatch = (w: WebRoot, options: WatchStart = {}): WatchProcess =
     binPath, "--log-file", join(w.root, "watch.log"), "--config", options.config ?? join(w.root, "none.toml"), "--verbose",
     "watch", "--img-dir", w.images, "--streams-dir", w.streams, "--state-dir", join(w.root, "state"),
     "--pidfile", join(w.root, "watch.pid"), "--settle", options.settle ?? "0.5",
-    ...(options.reconcileInterval ? ["--reconcile-interval", options.reconcileInterval] : [])
+    ...(options.reconcileInterval ? ["--reconcile-interval", options.reconcileInterval] : []),
+    ...(options.args ?? [])
   ], { stdio: ["ignore", "ignore", "pipe"] })
   child.stderr!.on("data", (d: Buffer) => (log += d.toString()))
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
-import { parseImageYaml } from "../../src/tree/ImageYaml.js"
+import { Either, Option } from "effect"
+import { parseImageYaml, withAliases } from "../../src/tree/ImageYaml.js"
 
 describe("parseImageYaml", () => {
   it("takes lxd-imagebuilder's keys: release aliases as a comma-delimited string or a list, requirement values as strings", () => {
@@ -28,5 +28,26 @@ describe("parseImageYaml", () => {
     expect(parseImageYaml("requirements:\n  secureboot: [false]\n")).toEqual(Either.left(expect.stringMatching(/^requirements\.secureboot/)))
     expect(parseImageYaml("distro_name: ''")).toEqual(Either.left(expect.stringMatching(/^distro_name: /)))
     expect(parseImageYaml("alias: [stable]")).toEqual(Either.left(expect.stringMatching(/^alias: /)))
+  })
+})
+
+describe("withAliases", () => {
+  it("adds the aliases not listed yet, keeping the rest of the file as written", () => {
+    expect(withAliases("", ["a", "b"])).toEqual(Either.right({ text: "aliases:\n  - a\n  - b\n", added: ["a", "b"] }))
+    expect(withAliases("# mine\naliases: [a] # first\ndistro_name: X\n", ["A", "b", "b"])).toEqual(
+      Either.right({ text: "# mine\naliases: [ a, b ] # first\ndistro_name: X\n", added: ["b"] })
+    )
+    expect(withAliases("aliases:\n  - a\n  # keep\n  - b\n", ["c"])).toEqual(Either.right({ text: "aliases:\n  - a\n  # keep\n  - b\n  - c\n", added: ["c"] }))
+    expect(withAliases("distro_name: X\n", ["c"])).toEqual(Either.right({ text: "distro_name: X\naliases:\n  - c\n", added: ["c"] }))
+  })
+
+  it("changes nothing when every alias is there", () => {
+    const text = "aliases: [a, b]\n"
+    expect(withAliases(text, ["b", "A"])).toEqual(Either.right({ text, added: [] }))
+  })
+
+  it("refuses a file that is not an image.yaml, or an alias that is not one", () => {
+    expect(Either.getLeft(withAliases("bogus: 1\n", ["a"]))).toEqual(Option.some(expect.stringContaining("bogus: is unexpected")))
+    expect(Either.getLeft(withAliases("", ["no blanks"]))).toEqual(Option.some(expect.stringContaining("aliases.0: an alias of")))
   })
 })

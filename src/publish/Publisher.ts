@@ -199,8 +199,11 @@ export class Publisher {
     this.pending.set(key, { first: p?.first ?? at, last: at, attempts: p?.attempts ?? 0, hashing: false })
   }
 
-  /** What one version folder holds now. */
-  seen(key: string, scan: VersionScan, at: number): Array<Command> {
+  /**
+   * What one version folder holds now. `whole`: another writer published it (it listed the folder in a
+   * catalog it wrote), so it is hashed now, not once its settle window has passed.
+   */
+  seen(key: string, scan: VersionScan, at: number, whole = false): Array<Command> {
     const out: Array<Command> = []
     if (scan._tag === "Absent") {
       this.pending.delete(key)
@@ -237,7 +240,7 @@ export class Publisher {
       return out
     }
     const last = lastModified(plan, at)
-    if (this.options.settleMs > 0 && at - last < this.options.settleMs) {
+    if (!whole && this.options.settleMs > 0 && at - last < this.options.settleMs) {
       // still being written: looked at again once quiet; what was published of it stays until then
       this.pending.set(key, { first: p?.first ?? at, last, attempts: p?.attempts ?? 0, hashing: false })
       return out
@@ -249,15 +252,16 @@ export class Publisher {
 
   /**
    * The whole tree, scanned: every version folder found, and the refusals of the scan. A version folder known
-   * before and not found now is gone.
+   * before and not found now is gone. `listedElsewhere`: the version folders another writer's catalog lists,
+   * taken as whole (see `seen`).
    */
-  treeSeen(found: ReadonlyArray<FoundPlan>, refusals: ReadonlyArray<Refusal>, at: number): Array<Command> {
+  treeSeen(found: ReadonlyArray<FoundPlan>, refusals: ReadonlyArray<Refusal>, at: number, listedElsewhere: ReadonlySet<string> = new Set()): Array<Command> {
     const out: Array<Command> = []
     const seenKeys = new Set<string>()
     for (const plan of found) {
       const key = versionDir(plan.ref)
       seenKeys.add(key)
-      out.push(...this.seen(key, { _tag: "Plan", plan }, at))
+      out.push(...this.seen(key, { _tag: "Plan", plan }, at, listedElsewhere.has(key)))
     }
     const treeLevel = new Map<string, string>()
     for (const r of refusals) {

@@ -11,6 +11,7 @@ import { Clock, Duration, Effect, Fiber, Queue, Stream } from "effect"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
+import { catalogVersionDirs } from "../indexer/Catalog.js"
 import { CatalogStore } from "../indexer/CatalogStore.js"
 import { CatalogText } from "../indexer/CatalogText.js"
 import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
@@ -19,6 +20,7 @@ import { WriterLock } from "../indexer/WriterLock.js"
 import type { MirrorTarget } from "../mirror/MirrorConfig.js"
 import { MirrorPush } from "../mirror/MirrorPush.js"
 import { pushToMirrors } from "../mirror/MirrorQueue.js"
+import { asWrittenCatalog } from "../publish/CatalogBase.js"
 import { Generations, logGenerations } from "../publish/Generations.js"
 import { openJournal } from "../publish/Journal.js"
 import { makePublishShell } from "../publish/PublishShell.js"
@@ -61,6 +63,8 @@ export interface WatchOptions extends IndexerOptions {
   readonly pageEvery?: Duration.Duration | undefined
   /** Told where the service stands after each turn of its loop that did work (health endpoints, metrics). */
   readonly report?: ((report: ServiceReport) => Effect.Effect<void>) | undefined
+  /** The file events under the images folder: chokidar's (`watchTree`) unless given (a test's, that loses some). */
+  readonly events?: ((imagesDir: string) => Stream.Stream<TreeEvent>) | undefined
 }
 
 /** The service's state as `status.json` in the state folder shows it (the catalog's health for people and tools). */
@@ -120,7 +124,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         // the watcher crawls the tree (seconds, at 10,000 versions) while the rest starts and the state is read:
         // started first, and given its turn at once (a forked fiber otherwise waits for this one to pause)
         const events = yield* Queue.unbounded<TreeEvent>()
-        const watcher = yield* watchTree(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+        const watcher = yield* (options.events ?? watchTree)(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
         yield* Effect.yieldNow()
         const imagesPath = yield* indexer.imagesPathFor(options)
         yield* fs.makeDirectory(options.streamsDir, { recursive: true }).pipe(Effect.ignore)
@@ -159,6 +163,12 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         let lastReconcile = yield* now
         /** The whole tree was reconciled once in this run. */
         let reconciled = false
+        /**
+         * Folders above version level changed since the last full reconcile. chokidar reads a new folder, then
+         * watches it: what lands in it in between (a staging folder renamed into place) sends no event, so a
+         * reconcile for such changes is followed by one more, once the watches are set.
+         */
+        let treeChanged = false
         /** images.json as this service left it: anything else means another writer (update) wrote. */
         let ourStamp: string | undefined
         let lastStatus = ""
@@ -227,14 +237,28 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           yield* deleteDangling(imagesDir, refused, retention.danglingMs, yield* now, false)
         })
 
+        /**
+         * The version folders the catalog on disk lists, when another writer wrote it: that writer published them
+         * whole, so they are not left out while their settle window passes (they would leave the catalog until then).
+         */
+        const listedByAnotherWriter = fs.readFileString(path.join(options.streamsDir, "images.json")).pipe(
+          Effect.map((text) => {
+            const images = asWrittenCatalog(JSON.parse(text))
+            return images._tag === "Right" ? catalogVersionDirs(images.right, imagesPath) : new Set<string>()
+          }),
+          Effect.orElseSucceed(() => new Set<string>()),
+          Effect.catchAllDefect(() => Effect.succeed(new Set<string>()))
+        )
+
         /** The whole tree: scan, hash what changed, drop what is gone, write. */
         const reconcile = (reason: string) =>
           Effect.gen(function* () {
             const started = yield* now
             const hashedBefore = shell.hashed()
             yield* Effect.logDebug(`reconciling the whole tree (${reason})`)
+            const listedElsewhere = reason === "another writer" ? yield* listedByAnotherWriter : undefined
             const scanned = yield* scanner.scan(imagesDir)
-            yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, started))
+            yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, started, listedElsewhere))
             // the files on disk must say what the catalog is, also when no version changed (first start,
             // another writer, a streams folder emptied by hand)
             if (!publisher.hasUncommitted()) {
@@ -287,7 +311,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
               yield* reconcile("another writer")
             } else if (work === "tree") {
               treeDueAt = undefined
-              yield* reconcile("start or changes above version folders")
+              const lookAgain = treeChanged
+              treeChanged = false
+              yield* reconcile(lookAgain ? "changes above version folders" : "start, or a look after such changes")
+              if (lookAgain) treeDueAt = Math.min(treeDueAt ?? Infinity, (yield* now) + Math.max(settleMs, 1000))
               yield* deleteDanglingFolders
             } else if (work === "timer") {
               yield* reconcile("timer")
@@ -336,7 +363,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             const key = versionKeyOf(event.path)
             if (key !== undefined) publisher.touched(key, t)
             // before `ready`, the first reconcile is still to come and sees it
-            else if (ready) treeDueAt = Math.min(treeDueAt ?? Infinity, t + settleMs)
+            else if (ready) {
+              treeDueAt = Math.min(treeDueAt ?? Infinity, t + settleMs)
+              treeChanged = true
+            }
           })
 
         yield* Effect.logInfo(

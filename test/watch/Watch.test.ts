@@ -201,6 +201,27 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     expect(watch.child.exitCode).toBeNull()
   }, 60_000)
 
+  it("keeps listing a young version another writer published, instead of leaving it out for its settle window", async () => {
+    const w = makeWebRoot()
+    const watch = watchOn(w, { settle: "10" })
+    await waitFor("the first reconcile", () => watch.log().includes("reconciled 0 versions"))
+    addContainer(w, `${key}/20240101_10:00`, "y1")
+    const update = runBin(["--log-file", join(w.root, "update.log"), "--config", join(w.root, "none.toml"), "update", "--img-dir", w.images, "--streams-dir", w.streams])
+    expect(update.code, update.stderr).toBe(0)
+    // from now on the version is listed at every look, while the service takes in the other writer's catalog
+    const missing: Array<number> = []
+    const until = Date.now() + 20_000
+    let after: number | undefined
+    while (Date.now() < (after ?? until)) {
+      if (!published(w, "20240101_10:00")) missing.push(Date.now())
+      if (after === undefined && watch.log().includes("written by another process")) after = Date.now() + 2000
+      await sleep(20)
+    }
+    expect(after, "watch never saw the other writer").toBeDefined()
+    expect(missing).toEqual([])
+    expect(watch.log()).toMatch(/published debian\/bookworm\/amd64\/default\/20240101_10:00/)
+  }, 60_000)
+
   it("stops on SIGTERM within 5 s with exit 0, and the next start reuses the hashes", async () => {
     const w = makeWebRoot()
     addContainer(w, `${key}/20240101_10:00`, "t")

@@ -19,7 +19,7 @@ SRC
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  nginx-light openssl ca-certificates rsync xz-utils squashfs-tools qemu-utils openssh-server openssh-client busybox-static \
+  nginx-light openssl ca-certificates rsync xz-utils zstd bzip2 squashfs-tools qemu-utils openssh-server openssh-client \
   lxd lxd-client \
   debootstrap dpkg-dev debhelper lintian fakeroot chromium busybox-static prometheus-node-exporter >/dev/null
 # incus-extra: incus-simplestreams, which makes the upstream tree the sync tests copy

@@ -19,7 +19,7 @@ const sha = (path: string, ...more: Array<string>) => {
 }
 const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8"))
 
-describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("Indexer.rebuild on a real tree", () => {
+describe.skipIf(!haveTools("tar", "xz", "zstd", "mksquashfs"))("Indexer.rebuild on a real tree", () => {
   layer(IndexerLive.pipe(Layer.provideMerge(NodeContext.layer)))((it) => {
     it.effect("publishes whole images only, with exact hashes, and refuses the junk with a reason", () =>
       Effect.gen(function* () {

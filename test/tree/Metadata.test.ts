@@ -13,7 +13,7 @@ const dir = tempDir()
 const read = (name: string) => Effect.flatMap(Metadata, (m) => Effect.either(m.read(join(dir, name))))
 const TestLive = Metadata.Default.pipe(Layer.provideMerge(NodeContext.layer))
 
-describe.skipIf(!haveTools("tar", "xz", "gzip", "bzip2", "mksquashfs"))("Metadata.read on real tarballs", () => {
+describe.skipIf(!haveTools("tar", "xz", "gzip", "bzip2", "zstd", "mksquashfs"))("Metadata.read on real tarballs", () => {
   layer(TestLive)((it) => {
     it.effect("reads metadata.yaml from xz, gzip, bzip2 and plain tarballs", () =>
       Effect.gen(function* () {

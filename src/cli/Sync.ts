@@ -79,7 +79,8 @@ export const sync = Command.make(
         yield* Effect.sync(() => process.stdout.write(lines.length === 0 ? "nothing to fetch\n" : `${lines.join("\n")}\n`))
       } else {
         yield* Effect.logInfo(outcomeLine(flags.url, outcome, Date.now() - started))
-        if (outcome.placed.length > 0) {
+        if (outcome.unpublished.length > 0) yield* Effect.logInfo(`sync: ${outcome.unpublished.length} of the versions here already are not in the catalog (a sync stopped before publishing them?): published with the rest`)
+        if (outcome.placed.length > 0 || outcome.unpublished.length > 0) {
           const service = yield* runningService([setting(file, "pidfile"), serveDefaults.pidfile, defaults.pidfile], stateDir)
           if (service !== undefined) yield* Effect.logInfo(`the running service (process ${service}) publishes them`)
           else yield* (yield* Indexer).rebuild(folders, yield* readableStateDir(setting(file, "state_dir", flags.stateDir)))

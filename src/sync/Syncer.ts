@@ -61,6 +61,11 @@ export interface SyncOutcome {
   readonly fetchedBytes: number
   /** Versions already here. */
   readonly present: number
+  /**
+   * Of those, the version folders whole here that the catalog does not list: a sync stopped between placing
+   * them and publishing them (relative to the images folder). They are published like the ones placed.
+   */
+  readonly unpublished: ReadonlyArray<string>
   /** One line per failure, naming the URL or file and the reason. */
   readonly failures: ReadonlyArray<string>
   /** What was (or, with dry-run, would be) fetched. */
@@ -208,6 +213,7 @@ export class Syncer extends Effect.Service<Syncer>()("lxd-image-server/Syncer", 
         const work: Array<SyncWork> = []
         const failures: Array<string> = []
         let present = 0
+        const unpublished: Array<string> = []
         for (const v of plan.versions) {
           const need = needOf(v, local)
           const dir = versionDir(v.ref)
@@ -227,6 +233,7 @@ export class Syncer extends Effect.Service<Syncer>()("lxd-image-server/Syncer", 
           }
           if (fetch.length === 0) {
             present++
+            unpublished.push(dir)
             continue
           }
           work.push({ version: v, images: need.images, fetch, joining: yield* fs.exists(target) })
@@ -237,7 +244,8 @@ export class Syncer extends Effect.Service<Syncer>()("lxd-image-server/Syncer", 
             `${plan.filteredOut > 0 ? `, ${plan.filteredOut} filtered out` : ""}${plan.beyondKeep > 0 ? `, ${plan.beyondKeep} older than the newest ${source.keep}` : ""}` +
             `${plan.withdrawn > 0 ? `, ${plan.withdrawn} withdrawn here` : ""}${skipped > 0 ? `, ${skipped} upstream items not copied (--verbose lists them)` : ""}`
         )
-        return { work, failures, present }
+        for (const dir of unpublished) yield* Effect.logDebug(`sync ${displayUrl(source.url)}: ${dir} is here whole but not in the catalog (a sync stopped before publishing it, or the catalog refused it)`)
+        return { work, failures, present, unpublished }
       })
 
     /** One sync. Fails only when the upstream cannot be read at all (or the folders are wrong); a bad version is a failure line. */
@@ -246,8 +254,8 @@ export class Syncer extends Effect.Service<Syncer>()("lxd-image-server/Syncer", 
         yield* acquireWriterLock(path.join(folders.stateDir, "sync", "v1"), {
           onWait: (holder) => Effect.logInfo(`sync: waiting for ${holder === undefined ? "another process" : `process ${holder}`}, which is syncing`)
         })
-        const { work, failures, present } = yield* survey(source, folders)
-        if (options.dryRun) return { placed: [], fetchedBytes: 0, present, failures, work } satisfies SyncOutcome
+        const { work, failures, present, unpublished } = yield* survey(source, folders)
+        if (options.dryRun) return { placed: [], fetchedBytes: 0, present, unpublished, failures, work } satisfies SyncOutcome
         const progress = yield* Progress
         yield* progress.start(work.reduce((n, w) => n + w.fetch.length, 0), work.reduce((n, w) => n + w.fetch.reduce((m, f) => m + f.size, 0), 0))
         const placed: Array<string> = []
@@ -270,7 +278,7 @@ export class Syncer extends Effect.Service<Syncer>()("lxd-image-server/Syncer", 
           }),
           { discard: true }
         ).pipe(Effect.ensuring(progress.done()))
-        return { placed, fetchedBytes, present, failures, work } satisfies SyncOutcome
+        return { placed, fetchedBytes, present, unpublished, failures, work } satisfies SyncOutcome
       }).pipe(Effect.scoped, Effect.provide(context))
 
     return { run } as const

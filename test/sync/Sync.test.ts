@@ -152,6 +152,13 @@ describe.skipIf(!ready)("sync from an upstream server", () => {
     expect(again.stderr).toContain("0 versions fetched")
     expect(again.stderr).toContain("4 here already")
     expect(nginx.requests().filter((r) => r.uri.startsWith("/images/")).length).toBe(before)
+    // a sync stopped after placing the versions, before publishing them: the next one publishes them
+    const catalog = readFileSync(join(w.streams, "images.json"), "utf8")
+    rmSync(w.streams, { recursive: true })
+    const resumed = await syncInto(w, nginx.url, "--cert", tls.cert)
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(resumed.stderr).toContain("0 versions fetched")
+    expect(readFileSync(join(w.streams, "images.json"), "utf8")).toBe(catalog)
 
     if (lxd) {
       const newest = want.find((l) => l.endsWith(" container") && client(work, "incus").listImages("copy").some((i) => `${i.fingerprint} ${i.type}` === l && i.properties["os"] === "Busybox" && (i.aliases ?? []).some((a) => a.name === "busybox/1.36")))!

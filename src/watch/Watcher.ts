@@ -17,21 +17,46 @@ export type TreeEvent = Data.TaggedEnum<{
 }>
 export const TreeEvent = Data.taggedEnum<TreeEvent>()
 
+/** Folders above version level (os, release, arch, variant) are this many names deep, or less. */
+const productDepth = 4
+
+/** A new folder above version level is read and watched again this long after chokidar first told of it. */
+export const lookAgainAfterMs = 1000
+
 export const watchTree = (imagesDir: string): Stream.Stream<TreeEvent> =>
   Stream.asyncScoped<TreeEvent>(
     (emit) =>
       Effect.acquireRelease(
         Effect.sync(() => {
           const watcher = watch(imagesDir, { ignoreInitial: true, atomic: false, ignorePermissionErrors: true, followSymlinks: false })
+          // chokidar reads a new folder, then watches it. Under load in CI it was seen to tell of a new product's
+          // top folder and of nothing under it, ever after (later uploads there went unseen until the timed
+          // reconcile). So each new folder above version level is added again a second later: chokidar reads it
+          // again, watches what it missed, and tells of what it had not seen (as changes, not as initial files).
+          const again = new Map<string, ReturnType<typeof setTimeout>>()
           watcher.on("all", (kind, path) => {
             const rel = relative(imagesDir, path).split(sep).join("/")
-            if (rel !== "" && !rel.startsWith("..")) void emit.single(TreeEvent.Changed({ path: rel, kind }))
+            if (rel === "" || rel.startsWith("..")) return
+            void emit.single(TreeEvent.Changed({ path: rel, kind }))
+            if (kind === "addDir" && rel.split("/").length <= productDepth && !again.has(path)) {
+              again.set(
+                path,
+                setTimeout(() => {
+                  again.delete(path)
+                  if (!watcher.closed) watcher.add(path, undefined, true)
+                }, lookAgainAfterMs)
+              )
+            }
           })
           watcher.on("error", (e) => void emit.single(TreeEvent.Lost({ reason: e instanceof Error ? e.message : String(e) })))
           watcher.on("ready", () => void emit.single(TreeEvent.Ready()))
-          return watcher
+          return { watcher, again }
         }),
-        (watcher) => Effect.promise(() => watcher.close())
+        ({ again, watcher }) =>
+          Effect.promise(() => {
+            for (const timer of again.values()) clearTimeout(timer)
+            return watcher.close()
+          })
       ),
     "unbounded"
   )

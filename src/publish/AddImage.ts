@@ -106,6 +106,8 @@ export const addImage = (request: AddRequest) =>
     const key = versionDir(ref)
     const imagesDir = path.resolve(folders.imagesDir)
     const target = path.join(imagesDir, key)
+    // an add that was killed left its staging folder: removed once its process is gone
+    yield* removeStaleStaging(path.dirname(target))
     const exists = yield* fs.exists(target)
     // an existing version is compared with the sums the catalog lists, or else read
     const listed = exists ? yield* listedVersion(folders, key) : undefined
@@ -155,8 +157,6 @@ export const addImage = (request: AddRequest) =>
 
     // staged beside the version folder (same file system, hidden from the scan), with the sums of what was
     // given, so that only copies that match them are ever published; then renamed into place
-    // an add that was killed left its staging folder: removed once its process is gone
-    yield* removeStaleStaging(path.dirname(target))
     const staging = path.join(path.dirname(target), stagingName(ref.version, process.pid))
     // the product's folders it makes go again when the version is refused, if nothing else came into them
     const made = yield* makeFolders(path.dirname(target), imagesDir)

@@ -56,6 +56,7 @@ export const add = Command.make(
       yield* Effect.sync(() => process.stdout.write(`${added.fingerprint}\n`))
     }).pipe(
       // bad input: one line and exit 2, in the log format chosen, as every command's usage errors
-      Effect.catchTag("AddError", (e: AddError) => Effect.fail(new UsageError({ reason: e.message })))
+      Effect.catchTag("AddError", (e: AddError) => Effect.fail(new UsageError({ reason: e.message }))),
+      Effect.catchTag("FoldersError", (e) => Effect.fail(new UsageError({ reason: e.message })))
     )
 ).pipe(Command.withDescription("Add an image exported by lxc or incus (unified, or metadata and rootfs) to the tree, and publish it"))

@@ -44,6 +44,8 @@ export interface RebuildSummary {
   readonly versions: number
   readonly refused: number
   readonly millis: number
+  /** Nothing was written: the catalog would not have listed the version folder it had to (`mustList`). */
+  readonly held: boolean
 }
 
 export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer", {
@@ -82,9 +84,10 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
 
     /**
      * Scans and hashes everything, then writes the catalog; the caller holds the writer lock. The versions
-     * the state folder's withdrawals name stay out while they wait for deletion.
+     * the state folder's withdrawals name stay out while they wait for deletion. `mustList` (add's version
+     * folder): a catalog without it is not written at all.
      */
-    const rebuildLocked = (options: IndexerOptions, stateDir?: string) =>
+    const rebuildLocked = (options: IndexerOptions, stateDir?: string, mustList?: string) =>
       Effect.gen(function* () {
         const started = Date.now()
         const imagesDir = path.resolve(options.imagesDir)
@@ -109,11 +112,15 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs: 0 }, undefined, incumbents)
         if (stateDir !== undefined) publisher.withhold(yield* readWithdrawals(stateDir))
         const text = new CatalogText()
-        const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "fail" })
+        const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "fail", writeOnlyListing: mustList })
         const progress = yield* Progress
         const totals = planTotals(scanned.plans)
         yield* progress.start(totals.files, totals.bytes)
         yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, yield* Clock.currentTimeMillis)).pipe(Effect.ensuring(progress.done()))
+        if (mustList !== undefined && (shell.wasHeld() || !publisher.catalogKeys().includes(mustList))) {
+          yield* Effect.logDebug(`wrote no catalog: it would not list ${mustList}`)
+          return { products: 0, versions: 0, refused: 0, millis: Date.now() - started, held: true } satisfies RebuildSummary
+        }
         // an empty or wholly refused tree commits nothing, and still gets its (empty) catalog
         yield* store.write(options.streamsDir, text.files())
         if (options.page) {
@@ -126,7 +133,8 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
           products: status.products,
           versions: status.versions,
           refused: status.refused.length + scanned.refusals.filter((r) => versionKeyOf(r.path) === undefined).length,
-          millis: Date.now() - started
+          millis: Date.now() - started,
+          held: false
         }
         yield* Effect.logInfo(
           `wrote ${path.join(path.resolve(options.streamsDir), "index.json")}: ${summary.products} products, ${summary.versions} versions, ${summary.refused} refused, in ${(summary.millis / 1000).toFixed(2)} s`

@@ -20,6 +20,8 @@ import { Metadata } from "../tree/Metadata.js"
 import { detectCompression, type ImageMetadata } from "../tree/MetadataRules.js"
 import { placeImage, type PlacementFlags, rootfsKindOf, splitNames, unifiedName } from "../tree/Placement.js"
 import { sumsFileName } from "../tree/Sha256Sums.js"
+import { noRootfsReason } from "../tree/TarScan.js"
+import { checkAddFolders, makeFolders, removeEmptyFolders, removeStaleStaging, stagingName } from "./AddFolders.js"
 import { versionsOfCatalog } from "./CatalogBase.js"
 import { publishOne, type PublishOneOutcome, readWrittenCatalog } from "./PublishOne.js"
 
@@ -71,6 +73,8 @@ export const addImage = (request: AddRequest) =>
     const lock = yield* WriterLock
     const progress = yield* Progress
     const { meta, rootfs, folders } = request
+    // folders clients cannot be served from, or no images folder: said before anything is read or copied
+    yield* checkAddFolders(folders)
     const fail = (file: string, reason: string) => Effect.fail(new AddError({ path: file, reason }))
     const head = (file: string) =>
       Effect.scoped(
@@ -83,7 +87,7 @@ export const addImage = (request: AddRequest) =>
     const unified = rootfs === undefined
     const metaCompression = detectCompression(yield* head(meta))
     const info: ImageMetadata = yield* metadata.read(meta, unified ? "unified" : "split").pipe(
-      Effect.catchAll((p) => fail(meta, unified ? `${p.reason} (alone, META must be a unified image)` : p.reason))
+      Effect.catchAll((p) => fail(meta, p.reason === noRootfsReason ? `${p.reason} (alone, META must be a unified image)` : p.reason))
     )
     const files: Array<{ readonly from: string; readonly name: string }> = []
     if (rootfs === undefined) {
@@ -102,6 +106,8 @@ export const addImage = (request: AddRequest) =>
     const key = versionDir(ref)
     const imagesDir = path.resolve(folders.imagesDir)
     const target = path.join(imagesDir, key)
+    // an add that was killed left its staging folder: removed once its process is gone
+    yield* removeStaleStaging(path.dirname(target))
     const exists = yield* fs.exists(target)
     // an existing version is compared with the sums the catalog lists, or else read
     const listed = exists ? yield* listedVersion(folders, key) : undefined
@@ -151,8 +157,10 @@ export const addImage = (request: AddRequest) =>
 
     // staged beside the version folder (same file system, hidden from the scan), with the sums of what was
     // given, so that only copies that match them are ever published; then renamed into place
-    const staging = path.join(path.dirname(target), `.${ref.version}.add-${process.pid}`)
-    yield* fs.makeDirectory(staging, { recursive: true })
+    const staging = path.join(path.dirname(target), stagingName(ref.version, process.pid))
+    // the product's folders it makes go again when the version is refused, if nothing else came into them
+    const made = yield* makeFolders(path.dirname(target), imagesDir)
+    yield* fs.makeDirectory(staging)
     return yield* Effect.gen(function* () {
       // copies keep the time their bytes were last modified (as cp -p): the folder arrives whole, and a running
       // watch need not wait for it to settle before it lists it as well (it would leave it out meanwhile)
@@ -184,7 +192,7 @@ export const addImage = (request: AddRequest) =>
       }).pipe(lock.withLock(folders.streamsDir))
       yield* Effect.logInfo(`added ${target} (fingerprint ${fingerprint}; ${how(outcome)})`)
       return { fingerprint, target } satisfies Added
-    }).pipe(Effect.onExit(() => fs.remove(staging, { recursive: true }).pipe(Effect.ignore)))
+    }).pipe(Effect.onExit(() => Effect.zipRight(fs.remove(staging, { recursive: true }).pipe(Effect.ignore), removeEmptyFolders(made))))
   }).pipe(Effect.ensuring(Effect.flatMap(Progress, (p) => p.done())))
 
 /** The version folder `key` as the written catalog lists it, if it does. */

@@ -91,7 +91,9 @@ export const publishOne = (options: IndexerOptions, stateDir: string, key: strin
 
     if (route._tag === "Rebuild") {
       yield* Effect.logDebug(`publishing ${key} with the whole catalog: ${route.reason}`)
-      yield* indexer.rebuildLocked(options, stateDir)
+      // a refused version writes no catalog: nothing else changes (other versions not published yet stay so)
+      const rebuilt = yield* indexer.rebuildLocked(options, stateDir, key)
+      if (rebuilt.held) return { _tag: "Refused", reason: withdrawals.has(key) ? withdrawn : "it was refused (the warning above says why)" } as PublishOneOutcome
       const after = Option.map(yield* readWrittenCatalog(options.streamsDir), (w) => w.images)
       const listed = Option.isSome(after) ? Either.getOrUndefined(versionsOfCatalog(after.value, baseOptions))?.get(key) : undefined
       if (!listed) return { _tag: "Refused", reason: withdrawals.has(key) ? withdrawn : "it was refused (the warning above says why)" } as PublishOneOutcome

@@ -26,6 +26,11 @@ export interface ShellSettings {
   /** `fail`: a catalog that cannot be written stops the run (update); `retry`: it is tried again (watch). */
   readonly onWriteFailure: "fail" | "retry"
   readonly journal?: Journal | undefined
+  /**
+   * A version folder the catalog must list to be written (`add`'s, on the whole-catalog route): without it
+   * the run stops and writes nothing, so that a refused version changes nothing else.
+   */
+  readonly writeOnlyListing?: string | undefined
 }
 
 /** The files of versions and their bytes, as the scan saw them: what hashing them reads, for a progress line. */
@@ -117,8 +122,13 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
       return out
     }
 
+    let held = false
     const commit = (draft: Draft): Effect.Effect<Array<Command>, StreamsWriteError> =>
       Effect.gen(function* () {
+        if (settings.writeOnlyListing !== undefined && !publisher.catalogKeys().includes(settings.writeOnlyListing)) {
+          held = true
+          return []
+        }
         for (const [pk, product] of withOwnAliases(draft.products)) {
           // every version was checked alone before it was accepted (Publisher.hashed), and a product's own
           // fields come from its newest version: a product of checked versions needs no second validation
@@ -214,13 +224,17 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
           if (hashes.length > 0) queue.push(...(yield* hash(hashes)))
           // a commit drafted before other answers came is drafted again by the next tick
           if (drafts.length > 0 && queue.length === 0) queue.push(...(yield* sayAndRemember(yield* commit(drafts[drafts.length - 1]!))))
+          if (held) return
         }
       })
 
     /** Versions hashed so far (the rest came from memory). */
     const hashed = () => hashedCount
 
-    return { run, hashed } as const
+    /** The run stopped without writing: the catalog would not have listed `writeOnlyListing`. */
+    const wasHeld = () => held
+
+    return { run, hashed, wasHeld } as const
   })
 
 const logLevel = (level: Extract<Command, { _tag: "Log" }>["level"]): LogLevel.LogLevel =>

@@ -3,7 +3,7 @@
  * metadata.yaml, each part overridable, and the names its files get there.
  */
 import { Either } from "effect"
-import { productArchitecture } from "../simplestreams/Architecture.js"
+import { isKnownArchitecture, productArchitecture, sameArchitecture } from "../simplestreams/Architecture.js"
 import type { Compression, ImageMetadata } from "./MetadataRules.js"
 import { checkVersionRef, type VersionRef } from "./Layout.js"
 
@@ -23,7 +23,9 @@ export const versionOfCreation = (seconds: number): string => {
 
 /**
  * The version folder: flags first, then metadata.yaml (`os` lower-cased, as folder names go; `variant`
- * "default" when the image has none, as `lxc publish` leaves it), else an error naming the key.
+ * "default" when the image has none, as `lxc publish` leaves it), else an error naming the key. `--arch` may
+ * name the image's architecture otherwise (`x86_64` for `amd64`), never another one (the tree would refuse
+ * the version); an unknown one is refused as the tree refuses its folder.
  */
 export const placeImage = (metadata: ImageMetadata, flags: PlacementFlags): Either.Either<VersionRef, string> => {
   const p = metadata.properties
@@ -31,6 +33,9 @@ export const placeImage = (metadata: ImageMetadata, flags: PlacementFlags): Eith
   const release = flags.release ?? p["release"]
   if (!os) return Either.left("metadata.yaml has no properties.os: give --os")
   if (!release) return Either.left("metadata.yaml has no properties.release: give --release")
+  if (flags.arch !== undefined && isKnownArchitecture(flags.arch) && !sameArchitecture(flags.arch, metadata.architecture)) {
+    return Either.left(`--arch ${flags.arch} is not the architecture metadata.yaml gives (${metadata.architecture})`)
+  }
   const ref: VersionRef = {
     os,
     release,

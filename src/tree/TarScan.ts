@@ -67,6 +67,9 @@ const isVmRootfsName = (name: string) => /^(\.\/)?rootfs\.img$/.test(name)
  */
 export type TarScanMode = "split" | "unified"
 
+/** Why a tarball read as a unified image is not one: it holds metadata.yaml but no `rootfs/`. */
+export const noRootfsReason = "no rootfs/ in the tarball: a metadata tarball, not a unified image"
+
 export class TarScan {
   private buffer: Uint8Array = new Uint8Array(0)
   /** Bytes of a large entry's body still to discard before the next header. */
@@ -117,7 +120,7 @@ export class TarScan {
   end(): TarScanResult {
     if (this.done) return this.done
     if (this.metadata && this.mode === "unified") {
-      return this.finish({ _tag: "Invalid", reason: "no rootfs/ in the tarball: a metadata tarball, not a unified image" })
+      return this.finish({ _tag: "Invalid", reason: noRootfsReason })
     }
     if (this.metadata) return this.finish({ _tag: "Found", content: this.metadata })
     return this.entries === 0

@@ -1,9 +1,10 @@
 /** `add` as a user runs it: exports placed by their metadata, staged, renamed into place, published. */
 import { describe, expect, it } from "@effect/vitest"
-import { readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { runBinAsync } from "../support/Bin.js"
-import { metadataYaml, sha256Of as sha, tempDir, writeMetadataTarball, writeSquashfs, writeUnifiedTarball } from "../support/Images.js"
+import { metadataYaml, sha256Of as sha, tempDir, writeMetadataTarball, writeQcow2, writeRootTarXz, writeSquashfs, writeUnifiedTarball } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { publishedVersions, startReader, startWatch, waitFor } from "../support/WatchProcess.js"
@@ -53,10 +54,113 @@ describe.skipIf(!haveTools("tar", "xz", "gzip", "mksquashfs"))("lxd-image-server
     const noOs = await add(join(exports, "meta.tar.xz"), join(exports, "root.squashfs"))
     expect([noOs.code, noOs.stderr.trim()]).toEqual([2, `lxd-image-server: ${join(exports, "meta.tar.xz")}: metadata.yaml has no properties.os: give --os`])
     const alone = await add(join(exports, "meta.tar.xz"))
-    expect([alone.code, alone.stderr]).toEqual([2, expect.stringContaining("no rootfs/ in the tarball")])
+    expect([alone.code, alone.stderr]).toEqual([2, expect.stringContaining("no rootfs/ in the tarball: a metadata tarball, not a unified image (alone, META must be a unified image)")])
     const swapped = await add(join(exports, "root.squashfs"), join(exports, "meta.tar.xz"))
     expect(swapped.code).toBe(2)
     expect(readdirSync(w.images)).toEqual([])
+  })
+
+  it("refuses an unknown architecture in metadata.yaml with that reason alone, and --arch that is not the metadata's, before copying", async () => {
+    const w = makeWebRoot()
+    const exports = tempDir()
+    writeUnifiedTarball(join(exports, "sparc.tar.gz"), { yaml: metadataYaml({ architecture: "sparc" }) })
+    writeUnifiedTarball(join(exports, "abc.tar.gz"))
+    const add = (...args: Array<string>) => runBinAsync(["--log-file", join(w.root, "add.log"), "add", ...args, "--img-dir", w.images, "--streams-dir", w.streams])
+    const sparc = await add(join(exports, "sparc.tar.gz"))
+    expect([sparc.code, sparc.stderr]).toEqual([2, `lxd-image-server: ${join(exports, "sparc.tar.gz")}: metadata.yaml has an unknown architecture 'sparc'\n`])
+    const arch = await add(join(exports, "abc.tar.gz"), "--arch", "arm64")
+    expect([arch.code, arch.stderr]).toEqual([2, `lxd-image-server: ${join(exports, "abc.tar.gz")}: --arch arm64 is not the architecture metadata.yaml gives (x86_64)\n`])
+    // an alias of the same architecture is fine
+    const same = await add(join(exports, "abc.tar.gz"), "--arch", "x86_64")
+    expect(same.code, same.stderr).toBe(0)
+    expect(readdirSync(w.images)).toEqual(["debian"])
+    expect(readdirSync(join(w.images, "debian", "bookworm"))).toEqual(["x86_64"])
+  })
+
+  it("checks its folders first: a bad --img-dir or --streams-dir exits 2 with one line, and nothing is copied", async () => {
+    const w = makeWebRoot()
+    const exports = tempDir()
+    writeUnifiedTarball(join(exports, "abc.tar.gz"))
+    const add = (images: string, streams: string) => runBinAsync(["--log-file", join(w.root, "add.log"), "add", join(exports, "abc.tar.gz"), "--img-dir", images, "--streams-dir", streams])
+    const oneLine = (r: { code: number | null; stderr: string }, text: string) => {
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr.trim().split("\n")).toEqual([expect.stringContaining(text)])
+    }
+    oneLine(await add(w.images, join(w.root, "streams")), "must end in streams/v1")
+    const outside = tempDir()
+    oneLine(await add(outside, w.streams), "must be inside")
+    expect(readdirSync(outside)).toEqual([])
+    oneLine(await add(join(w.root, "missing"), w.streams), `images folder ${join(w.root, "missing")}: does not exist`)
+    expect(existsSync(join(w.root, "missing"))).toBe(false)
+    writeFileSync(join(w.root, "file"), "")
+    oneLine(await add(join(w.root, "file"), w.streams), `Expected path '${join(w.root, "file")}' to be a directory`)
+    expect(readdirSync(w.images)).toEqual([])
+    expect(existsSync(w.streams)).toBe(false)
+  })
+
+  it("a refused add leaves nothing behind: not the folders it made, and on the rebuild route no catalog", async () => {
+    const w = makeWebRoot()
+    const exports = tempDir()
+    writeUnifiedTarball(join(exports, "abc.tar.gz"))
+    const { add } = adder(w)
+    // the same image under a new product: refused in place, and the product's folders go with it
+    expect((await add(join(exports, "abc.tar.gz"))).code).toBe(0)
+    const twin = await add(join(exports, "abc.tar.gz"), "--release", "trixie")
+    expect([twin.code, twin.stderr]).toEqual([2, expect.stringContaining("refused, and taken out again: the same image as")])
+    expect(readdirSync(join(w.images, "debian"))).toEqual(["bookworm"])
+    // no catalog yet (the rebuild route), a version not published yet that holds the same image: nothing is written
+    rmSync(join(w.root, "streams"), { recursive: true })
+    const again = await add(join(exports, "abc.tar.gz"), "--os", "other", "--image-version", "20240202_10:00")
+    expect([again.code, again.stderr]).toEqual([2, expect.stringContaining("refused, and taken out again")])
+    // (the writer lock's file is all there is above streams/v1)
+    expect(existsSync(w.streams)).toBe(false)
+    expect(readdirSync(w.images)).toEqual(["debian"])
+  })
+
+  it("removes the staging folders of adds that are gone, in the product's folder, and keeps a running one's", async () => {
+    const w = makeWebRoot()
+    const exports = tempDir()
+    writeUnifiedTarball(join(exports, "abc.tar.gz"))
+    const { add } = adder(w)
+    const product = w.version("debian/bookworm/amd64/default")
+    const gonePid = spawnSync("true").pid
+    const gone = join(product, `.20230101_00:00.add-${gonePid}`)
+    const running = join(product, `.20230101_00:00.add-${process.pid}`)
+    for (const dir of [gone, running]) {
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, "image.tar.gz"), "half")
+    }
+    const added = await add(join(exports, "abc.tar.gz"))
+    expect(added.code, added.stderr).toBe(0)
+    expect(added.stderr).toContain(`removed ${gone}, the staging folder of an add that is gone (process ${gonePid})`)
+    expect(readdirSync(product).sort()).toEqual([`.20230101_00:00.add-${process.pid}`, "20240101_10:00"])
+  })
+
+  it("adds a split VM image (qcow2) and a split root.tar.xz one with their ftypes and combined fingerprints", async () => {
+    const w = makeWebRoot()
+    const exports = tempDir()
+    writeMetadataTarball(join(exports, "meta-vm.tar.xz"), metadataYaml({ release: "vm" }))
+    writeQcow2(join(exports, "vm.qcow2"))
+    writeMetadataTarball(join(exports, "meta-tar.tar.xz"), metadataYaml({ release: "tar" }))
+    writeRootTarXz(join(exports, "root.tar.xz"))
+    const { add, sameAsUpdate } = adder(w)
+    const vm = await add(join(exports, "meta-vm.tar.xz"), join(exports, "vm.qcow2"))
+    expect(vm.code, vm.stderr).toBe(0)
+    expect(vm.stdout).toBe(`${sha(join(exports, "meta-vm.tar.xz"), join(exports, "vm.qcow2"))}\n`)
+    const tar = await add(join(exports, "meta-tar.tar.xz"), join(exports, "root.tar.xz"))
+    expect(tar.code, tar.stderr).toBe(0)
+    expect(tar.stdout).toBe(`${sha(join(exports, "meta-tar.tar.xz"), join(exports, "root.tar.xz"))}\n`)
+    expect(readdirSync(w.version("debian/vm/amd64/default/20240101_10:00")).sort()).toEqual(["SHA256SUMS", "disk.qcow2", "lxd.tar.xz"])
+    expect(readdirSync(w.version("debian/tar/amd64/default/20240101_10:00")).sort()).toEqual(["SHA256SUMS", "lxd.tar.xz", "rootfs.tar.xz"])
+    const products = JSON.parse(readFileSync(join(w.streams, "images.json"), "utf8")).products
+    const vmItems = products["debian:vm:amd64:default"].versions["20240101_10:00"].items
+    expect(vmItems["disk.qcow2"].ftype).toBe("disk-kvm.img")
+    expect(vmItems["lxd.tar.xz"]["combined_disk-kvm-img_sha256"]).toBe(vm.stdout.trim())
+    expect(vmItems["lxd.tar.xz"].combined_squashfs_sha256).toBeUndefined()
+    const tarItems = products["debian:tar:amd64:default"].versions["20240101_10:00"].items
+    expect(tarItems["rootfs.tar.xz"].ftype).toBe("root.tar.xz")
+    expect([tarItems["lxd.tar.xz"].combined_rootxz_sha256, tarItems["lxd.tar.xz"].combined_sha256]).toEqual([tar.stdout.trim(), tar.stdout.trim()])
+    await sameAsUpdate()
   })
 
   /** `add` with --verbose into a web root, and `update`'s catalog of the same tree to compare it with. */

@@ -20,6 +20,10 @@ describe("placeImage", () => {
     expect(placeImage(info, { release: "my release" })).toEqual(Either.left(expect.stringContaining("has characters other than")))
     expect(placeImage(info, { arch: "sparc" })).toEqual(Either.left(expect.stringContaining("unknown architecture")))
   })
+  it("refuses an --arch that is not the metadata's architecture, and takes another name of it", () => {
+    expect(placeImage(info, { arch: "arm64" })).toEqual(Either.left("--arch arm64 is not the architecture metadata.yaml gives (x86_64)"))
+    expect(placeImage(info, { arch: "x86_64" })).toEqual(Either.right(expect.objectContaining({ arch: "x86_64" })))
+  })
 })
 
 describe("rootfsKindOf", () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs"
 import { Agent, request } from "node:https"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -13,7 +13,7 @@ import { metricPrefix } from "../../src/health/Metrics.js"
 import { binPath, runBinAsync } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
 import { parseMetrics, type PromFamily, sampleValue } from "../support/Metrics.js"
-import { haveTools } from "../support/Tools.js"
+import { haveTools, isRoot } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { readCatalog, sleep, startWatch, waitFor, type WatchProcess } from "../support/WatchProcess.js"
 import { freePort, waitForPort } from "../e2e/support/Net.js"
@@ -297,7 +297,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("watch's metrics textfile
   }, 60_000)
 })
 
-describe("watch --metrics-file in a folder that does not exist", () => {
+describe("watch --metrics-file in a folder it cannot use", () => {
   it("is bad input: one line, exit 2, nothing started", async () => {
     const base = tempDir("lis-health-bad-")
     mkdirSync(join(base, "images"))
@@ -309,4 +309,24 @@ describe("watch --metrics-file in a folder that does not exist", () => {
     expect(r.stderr).toContain(`the folder ${join(base, "no-such-folder")} does not exist`)
     expect(existsSync(join(base, "watch.pid"))).toBe(false)
   }, 30_000)
+
+  // the packaged unit runs as lxdadm: a folder it cannot write in fails at start, not at the first write
+  it.skipIf(!isRoot())("in a folder the user cannot write in is bad input too: one line naming the folder, exit 2", async () => {
+    const base = tempDir("lis-health-ro-")
+    chmodSync(base, 0o777)
+    mkdirSync(join(base, "images"))
+    mkdirSync(join(base, "textfiles"), { mode: 0o755 })
+    const child = spawn("setpriv", ["--reuid", "nobody", "--regid", "nogroup", "--clear-groups", process.execPath, binPath,
+      "--config", join(base, "none.toml"), "--log-file", join(base, "log"), "watch", "--img-dir", join(base, "images"),
+      "--streams-dir", join(base, "streams", "v1"), "--state-dir", join(base, "state"), "--pidfile", join(base, "watch.pid"),
+      "--metrics-file", join(base, "textfiles", "lis.prom")], { timeout: 30_000 })
+    let stderr = ""
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+    const code = await new Promise((r) => child.once("close", r))
+    const r = { status: code, stderr }
+    expect(r.status, r.stderr).toBe(2)
+    expect(r.stderr.trim().split("\n")).toHaveLength(1)
+    expect(r.stderr).toContain(`the folder ${join(base, "textfiles")} is not writable`)
+    expect(existsSync(join(base, "watch.pid"))).toBe(false)
+  }, 60_000)
 })

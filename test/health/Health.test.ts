@@ -178,6 +178,58 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "openssl"))("serve's healt
   }, 120_000)
 })
 
+/** One GET over HTTPS to 127.0.0.1, trusting the certificate serve made. */
+const getTls = (port: number, path: string, ca: Buffer, authorization?: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const headers = authorization === undefined ? {} : { authorization }
+    const req = request({ host: "127.0.0.1", port, path, ca, servername: "localhost", agent: false, headers }, (res) => {
+      let body = ""
+      res.on("data", (c: Buffer) => (body += c.toString()))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on("error", reject)
+    req.end()
+  })
+
+describe.skipIf(!haveTools("openssl"))("serve --private: health and metrics need no secret, the rest does", () => {
+  for (const access of ["path", "basic"] as const) {
+    it(`--private-access ${access}: /healthz, /readyz and /metrics answer without the secret, / is refused`, async () => {
+      const base = tempDir(`lis-health-private-${access}-`)
+      const root = join(base, "root")
+      mkdirSync(join(root, "images"), { recursive: true })
+      const config = join(base, "config.toml")
+      writeFileSync(config, `state_dir = "${join(base, "state")}"\npidfile = "${join(base, "serve.pid")}"\nsettle = 0.5\n`)
+      const port = await freePort()
+      const child = spawn(process.execPath, [binPath, "--log-file", join(base, "serve.log"), "--config", config, "serve", "--private",
+        "--private-access", access, "--root-dir", root, "--ssl-dir", join(base, "ssl"), "--host", "127.0.0.1", "--port", String(port)], { stdio: "ignore" })
+      const exited = new Promise((r) => child.once("exit", r))
+      try {
+        await waitForPort(port, 30_000)
+        const ca = readFileSync(join(base, "ssl", "lxd-image-server.crt"))
+        expect(await getTls(port, "/healthz", ca)).toMatchObject({ status: 200, body: "ok\n" })
+        const deadline = Date.now() + 30_000
+        while ((await getTls(port, "/readyz", ca)).status !== 200) {
+          if (Date.now() > deadline) throw new Error("never ready")
+          await sleep(100)
+        }
+        const metricsText = await getTls(port, "/metrics", ca)
+        expect(metricsText.status).toBe(200)
+        expect(sampleValue(parseMetrics(metricsText.body), m("ready"))).toBe(1)
+        expect((await getTls(port, "/", ca)).status).toBe(access === "path" ? 404 : 401)
+        // with the secret, the page is there: the refusal above is the gate, not a missing page
+        await waitFor("the catalog page", () => existsSync(join(root, "index.html")), 30_000)
+        const withSecret = access === "path"
+          ? await getTls(port, `/${readFileSync(join(base, "private-token"), "utf8").trim()}/`, ca)
+          : await getTls(port, "/", ca, `Basic ${Buffer.from(readFileSync(join(base, "htpasswd.password"), "utf8").trim()).toString("base64")}`)
+        expect(withSecret.status).toBe(200)
+      } finally {
+        child.kill("SIGTERM")
+        await exited
+      }
+    }, 90_000)
+  }
+})
+
 describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("watch's metrics textfile and `status`, real processes", () => {
   let w: WebRoot
   let watch: WatchProcess

@@ -83,6 +83,8 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
     expectSameCatalog(primary, plainRoot)
     expectSameCatalog(primary, limitedRoot)
     for (const root of [plainRoot, limitedRoot]) {
+      // the catalog page goes with the catalog
+      expect(readFileSync(join(root, "index.html"), "utf8"), root).toBe(readFileSync(join(primary.root, "index.html"), "utf8"))
       expect(existsSync(join(root, "images/debian/bookworm/amd64/default/.20240103_10:00"))).toBe(false)
       expect(existsSync(join(root, "images/debian/bookworm/amd64/default/20240102_10:00/NOTES.txt"))).toBe(false)
     }

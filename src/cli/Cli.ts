@@ -7,6 +7,7 @@ import { init } from "./Init.js"
 import { list } from "./List.js"
 import { mirror } from "./Mirror.js"
 import { prune, remove } from "./Prune.js"
+import { readsOnly } from "./ReadOnly.js"
 import { serve } from "./Serve.js"
 import { status } from "./Status.js"
 import { sync } from "./Sync.js"
@@ -20,7 +21,7 @@ export const version = "0.1.0"
 export const command = root.pipe(
   Command.withSubcommands([init, update, add, watch, reload, serve, list, verify, prune, remove, mirror, sync, status]),
   Command.provide(Layer.provideMerge(InspectLive, WatchLive)),
-  Command.provide((options) => GlobalLive(options))
+  Command.provide((options) => GlobalLive(options, readsOnly(options.subcommand)))
 )
 
 export const cli = Command.run(command, { name: "lxd-image-server", version })

@@ -54,20 +54,23 @@ export const configPath = (flag: Option.Option<string>): string =>
   Option.getOrElse(flag, () => process.env[configPathEnv] || defaultConfigPath)
 
 
-/** The config file, the logger and the progress line for one run, from the global options. */
+/**
+ * The config file, the logger and the progress line for one run, from the global options. A command that
+ * only reads (`readOnly`) writes to a log file only when one is named, never to the default in the current folder.
+ */
 export const GlobalLive = (options: {
   readonly logFile: Option.Option<string>
   readonly logFormat: Option.Option<LogFormat>
   readonly verbose: boolean
   readonly quiet: boolean
   readonly config: Option.Option<string>
-}) =>
+}, readOnly = false) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const path = configPath(options.config)
       const file = yield* loadConfigFile(path)
       const logging = LoggingLive({
-        logFile: setting(file, "log_file", options.logFile),
+        logFile: setting(file, "log_file", options.logFile, readOnly ? "" : undefined) || undefined,
         verbose: options.verbose || setting(file, "verbose"),
         format: setting(file, "log_format", options.logFormat),
         journal: stderrIsJournal()

@@ -30,7 +30,7 @@ const readableStateDir = (wanted: string) =>
     return (yield* fs.exists(path.join(fallback, "mirrors")).pipe(Effect.orElseSucceed(() => false))) ? fallback : wanted
   })
 
-const status = Command.make(
+export const mirrorStatus = Command.make(
   "status",
   { ...mirrorOptions, json: Options.boolean("json").pipe(Options.withDescription("Print {\"mirrors\": [...]} for tools")) },
   (flags) =>
@@ -82,5 +82,5 @@ const push = Command.make(
 
 export const mirror = Command.make("mirror").pipe(
   Command.withDescription("Push mirrors: see their state, or push to them now"),
-  Command.withSubcommands([status, push])
+  Command.withSubcommands([mirrorStatus, push])
 )

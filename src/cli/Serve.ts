@@ -9,6 +9,7 @@ import { ensureCertificate, serverUrl, subjectNames } from "../server/Tls.js"
 import { pageSite } from "../page/PageWriter.js"
 import { watchRetention } from "./Watch.js"
 import { syncTargets } from "../sync/SyncConfig.js"
+import { mirrorTargets } from "../mirror/MirrorConfig.js"
 import { hangups, holdPidfile } from "../watch/Pidfile.js"
 import { WatchService } from "../watch/WatchService.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
@@ -61,7 +62,9 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const compat = setting(file, "compat")
       // the health endpoints and the metrics, fed from this run's generations and the service's reports
       const metrics = yield* Metrics
-      const feed = yield* feedMetrics(() => ({ streamsDir, stateDir, mirrors: [], staleAfterMs }))
+      // the config's push mirrors get every generation, as under watch
+      const mirrors = mirrorTargets(file.mirrors, stateDir)
+      const feed = yield* feedMetrics(() => ({ streamsDir, stateDir, mirrors, staleAfterMs }))
       yield* metrics.exposeHttp
       const health = { ready: feed.ready, metrics: feed.render, metricsContentType: feed.contentType, countResponse: metrics.countResponse }
       yield* Console.log([`serving ${rootDir} at ${url}`, ...serverInstructions(url, yield* fs.readFileString(cert.cert), cert.cert, secret, port)].join("\n"))
@@ -79,6 +82,7 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
             settle: Duration.seconds(setting(file, "settle")),
             reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),
             retention: watchRetention(file),
+            mirrors,
             syncs: syncTargets(file.sync),
             report: (yield* ServiceBoard).report
           })

@@ -4,7 +4,7 @@
  * the catalog is missing, stale or cannot be checked; 2 on bad input.
  */
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Path } from "@effect/platform"
+import { FileSystem, Path } from "@effect/platform"
 import { Effect, Option } from "effect"
 import { readableStateDir } from "../config/StateDir.js"
 import { defaults, pruneSetting, serveDefaults, setting } from "../config/Settings.js"
@@ -12,6 +12,7 @@ import { probeStatus } from "../health/StatusProbe.js"
 import { statusExitCode, statusReport, statusText } from "../health/StatusReport.js"
 import { Indexer } from "../indexer/Indexer.js"
 import { mirrorTargets } from "../mirror/MirrorConfig.js"
+import { UsageError } from "./Failure.js"
 import { LoadedConfig } from "./Global.js"
 import { folderOptions, resolveFolders, stateDirOption } from "./Update.js"
 
@@ -52,6 +53,11 @@ export const status = Command.make(
       const { file } = yield* LoadedConfig
       const path = yield* Path.Path
       const folders = yield* resolveFolders(flags)
+      // exit 1 says "not running": folders that cannot be right are bad input (2), not a report
+      const imagesPath = yield* (yield* Indexer).imagesPathFor(folders).pipe(Effect.mapError((e) => new UsageError({ reason: e.reason })))
+      if (Option.isSome(flags.imgDir) && !(yield* (yield* FileSystem.FileSystem).exists(flags.imgDir.value).pipe(Effect.orElseSucceed(() => false)))) {
+        return yield* new UsageError({ reason: `--img-dir: images folder ${path.resolve(flags.imgDir.value)} does not exist` })
+      }
       const stateDir = yield* readableStateDir(setting(file, "state_dir", flags.stateDir))
       // watch's and serve's own pidfiles, each also where the service writes it when it cannot (the state folder)
       const named = Option.isSome(flags.pidfile) ? [flags.pidfile.value] : [setting(file, "pidfile"), setting(file, "pidfile", Option.none(), serveDefaults.pidfile)]
@@ -59,7 +65,7 @@ export const status = Command.make(
       const inputs = yield* probeStatus({
         imagesDir: folders.imagesDir,
         streamsDir: folders.streamsDir,
-        imagesPath: yield* (yield* Indexer).imagesPathFor(folders),
+        imagesPath,
         stateDir,
         pidfiles,
         mirrors: mirrorTargets(file.mirrors, stateDir),

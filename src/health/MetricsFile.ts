@@ -18,7 +18,7 @@ export const metricsFileRefresh = Duration.seconds(60)
 /** At most one write in this window: a busy service reports several times a second. */
 const coalesce = Duration.seconds(1)
 
-/** Why the metrics file cannot be written there, or undefined: its folder must exist and be a folder. */
+/** Why the metrics file cannot be written there, or undefined: its folder must exist, be a folder and be writable. */
 export const metricsFileProblem = (target: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -27,6 +27,9 @@ export const metricsFileProblem = (target: string) =>
     const info = yield* fs.stat(dir).pipe(Effect.option)
     if (info._tag === "None") return `--metrics-file ${target}: the folder ${dir} does not exist`
     if (info.value.type !== "Directory") return `--metrics-file ${target}: ${dir} is not a folder`
+    // the file is replaced by a rename, so only the folder needs to be writable (by this user, on a writable mount)
+    const writable = yield* fs.access(dir, { writable: true }).pipe(Effect.either)
+    if (writable._tag === "Left") return `--metrics-file ${target}: the folder ${dir} is not writable by this user`
     const file = yield* fs.stat(target).pipe(Effect.option)
     if (file._tag === "Some" && file.value.type === "Directory") return `--metrics-file ${target}: is a folder`
     if (!path.basename(target).endsWith(".prom")) yield* Effect.logWarning(`--metrics-file ${target}: node-exporter's textfile collector reads only *.prom files`)

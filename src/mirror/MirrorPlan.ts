@@ -4,12 +4,14 @@
  *   1. the catalog's image files, each renamed into place only once whole (`--delay-updates`);
  *   2. index.json without the products leaving (only when some leave), so that the index never names a product
  *      the new images.json lacks;
- *   3. images.json, then 4. index.json, each written by rsync to a temp name and renamed;
+ *   3. images.json (with the catalog page, index.html, when the primary has one), then 4. index.json, each
+ *      written by rsync to a temp name and renamed;
  *   5. deletions: files on the mirror that are neither on the primary nor in the catalog just pushed, so a
  *      withdrawn version's files leave a mirror only once they left the primary (after its grace period).
  * Only the catalog's files are sent (`--files-from`): hidden staging folders and refused versions never leave
  * the primary.
  */
+import { pageFileName } from "../page/PageWriter.js"
 import type { Images } from "../simplestreams/Streams.js"
 import type { MirrorTarget } from "./MirrorConfig.js"
 
@@ -87,6 +89,8 @@ export interface PushSources {
   readonly protectFile: string
   /** The socket of the connection the steps share, if they share one. */
   readonly controlPath: string | undefined
+  /** Whether `snapshotRoot` holds the catalog page (index.html) to send with images.json. */
+  readonly page: boolean
 }
 
 export interface PushStep {
@@ -99,11 +103,15 @@ export const pushSteps = (m: MirrorTarget, s: PushSources): ReadonlyArray<PushSt
   // no -z: images are compressed already; modes made readable for the mirror's web server whatever the umask
   const common = ["--timeout=60", "-e", rshCommand(m, s.controlPath), "--times", "--perms", "--chmod=D755,F644"]
   const root = destination(m, `${m.rootDir.replace(/\/+$/, "")}/`)
-  const streamsFile = (from: string, name: string) => ["--relative", `${from.replace(/\/+$/, "")}/./${s.streamsPath}/${name}`, root]
+  // files under `from`, each to the same path under the mirror's root
+  const relative = (from: string, ...rels: ReadonlyArray<string>) => ["--relative", ...rels.map((rel) => `${from.replace(/\/+$/, "")}/./${rel}`), root]
+  const streamsFile = (from: string, name: string) => relative(from, `${s.streamsPath}/${name}`)
   return [
     { what: "image files", args: [...common, "--from0", `--files-from=${s.filesList}`, "--delay-updates", `${s.webRoot.replace(/\/+$/, "")}/`, root] },
     ...(s.narrowedIndexRoot === undefined ? [] : [{ what: "index.json without the products leaving", args: [...common, ...streamsFile(s.narrowedIndexRoot, "index.json")] }]),
-    { what: "images.json", args: [...common, ...streamsFile(s.snapshotRoot, "images.json")] },
+    s.page
+      ? { what: "images.json and the catalog page", args: [...common, ...relative(s.snapshotRoot, pageFileName, `${s.streamsPath}/images.json`)] }
+      : { what: "images.json", args: [...common, ...streamsFile(s.snapshotRoot, "images.json")] },
     { what: "index.json", args: [...common, ...streamsFile(s.snapshotRoot, "index.json")] },
     {
       what: "deletion of files gone from the primary and the catalog",

@@ -7,10 +7,11 @@
  * keeps their changes to the mirror's state file from crossing (`update`).
  */
 import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
-import { Data, Effect, Schema, Stream } from "effect"
+import { Data, Effect, Option, Schema, Stream } from "effect"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
 import { indexedProducts, indexOf } from "../indexer/CatalogText.js"
 import { acquireWriterLock, WriterLock } from "../indexer/WriterLock.js"
+import { pageFileName } from "../page/PageWriter.js"
 import { canonicalJson, Images } from "../simplestreams/Streams.js"
 import type { MirrorTarget } from "./MirrorConfig.js"
 import { catalogFiles, closeControlArgs, leavingProducts, protectRules, type PushSources, pushSteps } from "./MirrorPlan.js"
@@ -141,6 +142,8 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
           lock.withLock(streamsDir),
           Effect.mapError((e) => fail("snapshot", e._tag === "SystemError" && e.reason === "NotFound" ? `no catalog in ${streamsDir} yet` : e.message))
         )
+        // the catalog page, when the primary writes one: it goes with images.json
+        const pageBytes = yield* fs.readFile(path.join(webRoot, pageFileName)).pipe(Effect.option)
         const images = yield* Schema.decodeUnknown(Schema.parseJson(Images))(Buffer.from(imagesBytes).toString("utf8")).pipe(
           Effect.mapError(() => fail("snapshot", `${path.join(streamsDir, "images.json")} is not a catalog`))
         )
@@ -152,6 +155,7 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
         yield* Effect.all([
           writeFileAtomic(path.join(snapshotRoot, streamsPath, "images.json"), imagesBytes),
           writeFileAtomic(path.join(snapshotRoot, streamsPath, "index.json"), indexBytes),
+          Option.match(pageBytes, { onNone: () => Effect.void, onSome: (bytes) => writeFileAtomic(path.join(snapshotRoot, pageFileName), bytes) }),
           writeFileAtomic(filesList, files.map((f) => `${f}\0`).join("")),
           writeFileAtomic(protectFile, protectRules(files, ctx.imagesPath)),
           leaving.length === 0
@@ -186,7 +190,8 @@ export class MirrorPush extends Effect.Service<MirrorPush>()("lxd-image-server/M
           narrowedIndexRoot: leaving.length === 0 ? undefined : narrowedRoot,
           filesList,
           protectFile,
-          controlPath
+          controlPath,
+          page: Option.isSome(pageBytes)
         }
         for (const step of pushSteps(m, sources)) {
           yield* Effect.logDebug(`mirror ${m.name}: ${step.what}`)

@@ -185,21 +185,29 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         let deletionsRetryAt = 0
         const retentionOn = retention.policy.keep !== undefined || retention.policy.maxAgeDays !== undefined
 
-        /** Reads the withdrawals again if someone (`prune`, `remove`, this service) appended to them. */
+        /**
+         * Reads the withdrawals again if someone (`prune`, `remove`, this service) appended to them. True when
+         * it told the mirrors that files left.
+         */
         const syncWithdrawals = Effect.gen(function* () {
           const stamp = yield* withdrawalStamp(options.stateDir)
-          if (stamp === withdrawalsRead) return
+          if (stamp === withdrawalsRead) return false
           const read = yield* Effect.either(readWithdrawals(options.stateDir))
           // the withdrawals known stay in force: none is published again for a log that cannot be read
           if (read._tag === "Left") {
             if (read.left.message !== readError) yield* Effect.logError(`${read.left.message}; tried again each turn`)
             readError = read.left.message
-            return
+            return false
           }
           readError = undefined
           withdrawalsRead = stamp
+          // a version whose record ended (its files deleted, here or by `prune`): no generation follows, so the
+          // mirrors are told, and the files leave them too
+          const ended = [...withdrawals.keys()].some((key) => !read.right.has(key))
           withdrawals = read.right
           yield* shell.run(publisher.withhold(withdrawals))
+          if (ended) yield* nudgeMirrors
+          return ended
         })
 
         /** The retention policy, after a generation: what it withdraws leaves the catalog in this turn. */
@@ -225,9 +233,9 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           if (due.length === 0) return
           const { deleted, failed } = yield* carryOutDeletions(folders, due, t)
           if (failed > 0) deletionsRetryAt = t + 60_000
-          // no generation follows a deletion: the mirrors are told, so that the files leave them too
-          if (deleted > 0) yield* nudgeMirrors
-          yield* syncWithdrawals
+          // no generation follows a deletion: the mirrors are told (once: reading the log again may have told them)
+          const told = yield* syncWithdrawals
+          if (deleted > 0 && !told) yield* nudgeMirrors
         })
 
         const deleteDanglingFolders = Effect.gen(function* () {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs"
 import { Agent, request } from "node:https"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -13,7 +13,7 @@ import { metricPrefix } from "../../src/health/Metrics.js"
 import { binPath, runBinAsync } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
 import { parseMetrics, type PromFamily, sampleValue } from "../support/Metrics.js"
-import { haveTools } from "../support/Tools.js"
+import { haveTools, isRoot } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { readCatalog, sleep, startWatch, waitFor, type WatchProcess } from "../support/WatchProcess.js"
 import { freePort, waitForPort } from "../e2e/support/Net.js"
@@ -178,6 +178,58 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "openssl"))("serve's healt
   }, 120_000)
 })
 
+/** One GET over HTTPS to 127.0.0.1, trusting the certificate serve made. */
+const getTls = (port: number, path: string, ca: Buffer, authorization?: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const headers = authorization === undefined ? {} : { authorization }
+    const req = request({ host: "127.0.0.1", port, path, ca, servername: "localhost", agent: false, headers }, (res) => {
+      let body = ""
+      res.on("data", (c: Buffer) => (body += c.toString()))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on("error", reject)
+    req.end()
+  })
+
+describe.skipIf(!haveTools("openssl"))("serve --private: health and metrics need no secret, the rest does", () => {
+  for (const access of ["path", "basic"] as const) {
+    it(`--private-access ${access}: /healthz, /readyz and /metrics answer without the secret, / is refused`, async () => {
+      const base = tempDir(`lis-health-private-${access}-`)
+      const root = join(base, "root")
+      mkdirSync(join(root, "images"), { recursive: true })
+      const config = join(base, "config.toml")
+      writeFileSync(config, `state_dir = "${join(base, "state")}"\npidfile = "${join(base, "serve.pid")}"\nsettle = 0.5\n`)
+      const port = await freePort()
+      const child = spawn(process.execPath, [binPath, "--log-file", join(base, "serve.log"), "--config", config, "serve", "--private",
+        "--private-access", access, "--root-dir", root, "--ssl-dir", join(base, "ssl"), "--host", "127.0.0.1", "--port", String(port)], { stdio: "ignore" })
+      const exited = new Promise((r) => child.once("exit", r))
+      try {
+        await waitForPort(port, 30_000)
+        const ca = readFileSync(join(base, "ssl", "lxd-image-server.crt"))
+        expect(await getTls(port, "/healthz", ca)).toMatchObject({ status: 200, body: "ok\n" })
+        const deadline = Date.now() + 30_000
+        while ((await getTls(port, "/readyz", ca)).status !== 200) {
+          if (Date.now() > deadline) throw new Error("never ready")
+          await sleep(100)
+        }
+        const metricsText = await getTls(port, "/metrics", ca)
+        expect(metricsText.status).toBe(200)
+        expect(sampleValue(parseMetrics(metricsText.body), m("ready"))).toBe(1)
+        expect((await getTls(port, "/", ca)).status).toBe(access === "path" ? 404 : 401)
+        // with the secret, the page is there: the refusal above is the gate, not a missing page
+        await waitFor("the catalog page", () => existsSync(join(root, "index.html")), 30_000)
+        const withSecret = access === "path"
+          ? await getTls(port, `/${readFileSync(join(base, "private-token"), "utf8").trim()}/`, ca)
+          : await getTls(port, "/", ca, `Basic ${Buffer.from(readFileSync(join(base, "htpasswd.password"), "utf8").trim()).toString("base64")}`)
+        expect(withSecret.status).toBe(200)
+      } finally {
+        child.kill("SIGTERM")
+        await exited
+      }
+    }, 90_000)
+  }
+})
+
 describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("watch's metrics textfile and `status`, real processes", () => {
   let w: WebRoot
   let watch: WatchProcess
@@ -297,7 +349,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("watch's metrics textfile
   }, 60_000)
 })
 
-describe("watch --metrics-file in a folder that does not exist", () => {
+describe("watch --metrics-file in a folder it cannot use", () => {
   it("is bad input: one line, exit 2, nothing started", async () => {
     const base = tempDir("lis-health-bad-")
     mkdirSync(join(base, "images"))
@@ -309,4 +361,24 @@ describe("watch --metrics-file in a folder that does not exist", () => {
     expect(r.stderr).toContain(`the folder ${join(base, "no-such-folder")} does not exist`)
     expect(existsSync(join(base, "watch.pid"))).toBe(false)
   }, 30_000)
+
+  // the packaged unit runs as lxdadm: a folder it cannot write in fails at start, not at the first write
+  it.skipIf(!isRoot())("in a folder the user cannot write in is bad input too: one line naming the folder, exit 2", async () => {
+    const base = tempDir("lis-health-ro-")
+    chmodSync(base, 0o777)
+    mkdirSync(join(base, "images"))
+    mkdirSync(join(base, "textfiles"), { mode: 0o755 })
+    const child = spawn("setpriv", ["--reuid", "nobody", "--regid", "nogroup", "--clear-groups", process.execPath, binPath,
+      "--config", join(base, "none.toml"), "--log-file", join(base, "log"), "watch", "--img-dir", join(base, "images"),
+      "--streams-dir", join(base, "streams", "v1"), "--state-dir", join(base, "state"), "--pidfile", join(base, "watch.pid"),
+      "--metrics-file", join(base, "textfiles", "lis.prom")], { timeout: 30_000 })
+    let stderr = ""
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+    const code = await new Promise((r) => child.once("close", r))
+    const r = { status: code, stderr }
+    expect(r.status, r.stderr).toBe(2)
+    expect(r.stderr.trim().split("\n")).toHaveLength(1)
+    expect(r.stderr).toContain(`the folder ${join(base, "textfiles")} is not writable`)
+    expect(existsSync(join(base, "watch.pid"))).toBe(false)
+  }, 60_000)
 })

@@ -15,7 +15,8 @@ import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { type Catalog, expectSameCatalog, mirrorTable } from "./support/Mirror.js"
 import { makeKey, type RunningSshd, rrsyncPath, sshdPath, startSshd } from "./support/Sshd.js"
 
-const ready = haveTools(sshdPath, "ssh", "ssh-keygen", "rsync") && rrsyncPath() !== undefined
+// rrsync by the path it was found at, else by name: with CI set, a missing one fails the run instead of skipping
+const ready = haveTools(sshdPath, "ssh", "ssh-keygen", "rsync", rrsyncPath() ?? "rrsync")
 
 describe.skipIf(!ready)("push mirrors over real ssh", async () => {
   let work: string
@@ -83,6 +84,8 @@ describe.skipIf(!ready)("push mirrors over real ssh", async () => {
     expectSameCatalog(primary, plainRoot)
     expectSameCatalog(primary, limitedRoot)
     for (const root of [plainRoot, limitedRoot]) {
+      // the catalog page goes with the catalog
+      expect(readFileSync(join(root, "index.html"), "utf8"), root).toBe(readFileSync(join(primary.root, "index.html"), "utf8"))
       expect(existsSync(join(root, "images/debian/bookworm/amd64/default/.20240103_10:00"))).toBe(false)
       expect(existsSync(join(root, "images/debian/bookworm/amd64/default/20240102_10:00/NOTES.txt"))).toBe(false)
     }

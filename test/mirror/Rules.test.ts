@@ -68,7 +68,7 @@ const images: Images = {
 const target = { name: "eu1", host: "eu1.example.com", user: "lxdadm", port: 22, keyPath: "/etc/my key", rootDir: "/var/www/simplestreams", knownHosts: "/var/lib/kh", acceptNewHostKey: false }
 const sources = {
   webRoot: "/srv/www", imagesPath: "images", streamsPath: "streams/v1", snapshotRoot: "/st/snap", narrowedIndexRoot: undefined,
-  filesList: "/st/files", protectFile: "/st/protect", controlPath: undefined
+  filesList: "/st/files", protectFile: "/st/protect", controlPath: undefined, page: false
 }
 
 describe("the push plan", () => {
@@ -112,6 +112,12 @@ describe("the push plan", () => {
     // rrsync's root: "/" is the folder the key is limited to
     expect(steps[1]!.args.slice(-2)).toEqual(["/st/narrow/./streams/v1/index.json", "lxdadm@eu1.example.com:/"])
     expect(steps[4]!.args.at(-1)).toBe("lxdadm@eu1.example.com:/images/")
+  })
+
+  it("sends the catalog page, when there is one, with images.json", () => {
+    const withPage = pushSteps(target, { ...sources, page: true }).find((s) => s.what === "images.json and the catalog page")!
+    expect(withPage.args.slice(-4)).toEqual(["--relative", "/st/snap/./index.html", "/st/snap/./streams/v1/images.json", "lxdadm@eu1.example.com:/var/www/simplestreams/"])
+    expect(pushSteps(target, sources).flatMap((s) => s.args).some((a) => a.endsWith("index.html"))).toBe(false)
   })
 })
 

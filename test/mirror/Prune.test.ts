@@ -2,16 +2,15 @@
  * Files that `prune` (another process) deletes once their grace period is over leave the mirrors of a running
  * `watch` too, though no generation follows the deletion: sshd on 127.0.0.1, rsync over ssh, the real program.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runBinAsync } from "../support/Bin.js"
-import { tempDir } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
-import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
+import { addContainer, type WebRoot } from "../support/Tree.js"
 import { sleep, startWatch, waitFor, type WatchProcess } from "../support/WatchProcess.js"
-import { expectSameCatalog, mirrorTable } from "./support/Mirror.js"
-import { makeKey, type RunningSshd, sshdPath, startSshd } from "./support/Sshd.js"
+import { expectSameCatalog, type PrimaryWithMirror, primaryWithMirror } from "./support/Mirror.js"
+import { sshdPath } from "./support/Sshd.js"
 
 const ready = haveTools(sshdPath, "ssh", "ssh-keygen", "rsync", "mksquashfs")
 const version = "debian/bookworm/amd64/default/20240101_10:00"
@@ -19,39 +18,22 @@ const version = "debian/bookworm/amd64/default/20240101_10:00"
 describe.skipIf(!ready)("prune deletes while watch pushes to a mirror", () => {
   let work: string
   let primary: WebRoot
-  let sshd: RunningSshd
   let mirrorRoot: string
   let config: string
+  let setup: PrimaryWithMirror | undefined
   let watch: WatchProcess | undefined
 
   beforeAll(async () => {
-    work = tempDir("lis-mirror-prune-")
-    primary = makeWebRoot()
-    mirrorRoot = join(work, "mirror-www")
-    mkdirSync(mirrorRoot)
-    const key = makeKey(join(work, "key"))
-    sshd = await startSshd(join(work, "sshd"), [key.publicKey])
-    writeFileSync(join(work, "known_hosts"), `${sshd.knownHostsLine}\n`)
-    config = join(work, "config.toml")
     // watch's own grace is long: only the prune command, with a short one, deletes in this test
-    writeFileSync(config, [
-      `state_dir = "${join(primary.root, "state")}"`,
-      `streams_dir = "${primary.streams}"`,
-      `img_dir = "${primary.images}"`,
-      ...mirrorTable("eu1", { host: "127.0.0.1", user: sshd.user, port: sshd.port, key_path: key.path, root_dir: mirrorRoot, known_hosts: join(work, "known_hosts") }),
-      "[prune]",
-      "grace_hours = 6",
-      ""
-    ].join("\n"))
+    setup = await primaryWithMirror("lis-mirror-prune-", 6)
+    ;({ work, primary, mirrorRoot, config } = setup)
     addContainer(primary, version, "1")
     addContainer(primary, "debian/bookworm/amd64/default/20240102_10:00", "2")
   }, 60_000)
 
   afterAll(async () => {
     await watch?.stop()
-    await sshd?.stop()
-    if (work) rmSync(work, { recursive: true, force: true })
-    if (primary) rmSync(primary.root, { recursive: true, force: true })
+    await setup?.remove()
   })
 
   it("the files prune deletes after the grace period leave the mirror without waiting for a new generation", async () => {

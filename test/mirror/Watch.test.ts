@@ -5,16 +5,16 @@
  * up); SIGTERM during a push stops the service within 5 s and leaves no rsync behind.
  */
 import { randomBytes } from "node:crypto"
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runBinAsync } from "../support/Bin.js"
-import { metadataYaml, tempDir, writeMetadataTarball } from "../support/Images.js"
+import { metadataYaml, writeMetadataTarball } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
-import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
+import { addContainer, type WebRoot } from "../support/Tree.js"
 import { sleep, startReader, startWatch, waitFor, type WatchProcess } from "../support/WatchProcess.js"
-import { expectSameCatalog, mirrorTable } from "./support/Mirror.js"
-import { makeKey, type RunningSshd, sshdPath, startSshd } from "./support/Sshd.js"
+import { expectSameCatalog, type PrimaryWithMirror, primaryWithMirror } from "./support/Mirror.js"
+import { type RunningSshd, sshdPath } from "./support/Sshd.js"
 
 const ready = haveTools(sshdPath, "ssh", "ssh-keygen", "rsync", "mksquashfs")
 
@@ -79,6 +79,7 @@ describe.skipIf(!ready)("watch pushes every generation to a mirror", () => {
   let sshd: RunningSshd
   let mirrorRoot: string
   let config: string
+  let setup: PrimaryWithMirror | undefined
   let watch: WatchProcess | undefined
 
   const mirrorStatus = async () => {
@@ -96,35 +97,15 @@ describe.skipIf(!ready)("watch pushes every generation to a mirror", () => {
   }
 
   beforeAll(async () => {
-    work = tempDir("lis-mirror-watch-")
-    primary = makeWebRoot()
-    mirrorRoot = join(work, "mirror-www")
-    mkdirSync(mirrorRoot)
-    const key = makeKey(join(work, "key"))
-    sshd = await startSshd(join(work, "sshd"), [key.publicKey])
-    writeFileSync(join(work, "known_hosts"), `${sshd.knownHostsLine}\n`)
-    config = join(work, "config.toml")
-    writeFileSync(
-      config,
-      [
-        `state_dir = "${join(primary.root, "state")}"`,
-        `streams_dir = "${primary.streams}"`,
-        `img_dir = "${primary.images}"`,
-        ...mirrorTable("eu1", { host: "127.0.0.1", user: sshd.user, port: sshd.port, key_path: key.path, root_dir: mirrorRoot, known_hosts: join(work, "known_hosts") }),
-        // watch deletes withdrawn versions' files 36 s after they leave the catalog
-        "[prune]",
-        "grace_hours = 0.01",
-        ""
-      ].join("\n")
-    )
+    // watch deletes withdrawn versions' files 36 s after they leave the catalog
+    setup = await primaryWithMirror("lis-mirror-watch-", 0.01)
+    ;({ work, primary, mirrorRoot, config, sshd } = setup)
     addContainer(primary, "debian/bookworm/amd64/default/20240101_10:00", "1")
   }, 60_000)
 
   afterAll(async () => {
     await watch?.stop()
-    await sshd?.stop()
-    if (work) rmSync(work, { recursive: true, force: true })
-    if (primary) rmSync(primary.root, { recursive: true, force: true })
+    await setup?.remove()
   })
 
   it("pushes at start and after each generation; a reader on the mirror never sees a missing or partial file", async () => {

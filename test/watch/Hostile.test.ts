@@ -112,6 +112,26 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("hostile uploads", () => 
     expect(watch.log().split("not a tarball").length - 1).toBe(1)
   }, 60_000)
 
+  it("stops hashing a version deleted while its big rootfs is hashed: the next upload does not wait for it", async () => {
+    const w = makeWebRoot()
+    addContainer(w, `${key}/20240101_10:00`, "a")
+    const watch = watchOn(w)
+    await waitFor("the first version", () => published(w, "20240101_10:00"))
+    // 64 GiB of zeros (sparse): read to its end, its two sha256 take minutes
+    const big = w.version(`${key}/20240102_10:00`)
+    mkdirSync(big, { recursive: true })
+    sparse(join(big, "rootfs.squashfs"), 64 * 2 ** 30, "big")
+    writeMetadataTarball(join(big, "lxd.tar.xz"))
+    const pid = watch.child.pid!
+    const start = bytesRead(pid)
+    await waitFor("the hash of the big rootfs to begin", () => bytesRead(pid) - start > 256 * 2 ** 20, 30_000)
+    rmSync(big, { recursive: true })
+    addContainer(w, `${key}/20240103_10:00`, "c")
+    await waitFor("the next upload", () => published(w, "20240103_10:00"), 30_000)
+    expect(published(w, "20240102_10:00")).toBe(false)
+    expect(bytesRead(pid) - start, "bytes read").toBeLessThan(8 * 2 ** 30)
+  }, 90_000)
+
   it("refuses a symlinked version folder, and never publishes a hidden staging folder under any name", async () => {
     const w = makeWebRoot()
     addContainer(w, `${key}/.20240102_10:00`, "staging")

@@ -67,6 +67,20 @@ export class HashError extends Data.TaggedError("HashError")<{
  */
 const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync }, chunk) => {
   const CANCELLED = -1
+  // a file cut short (a copy stopped by a full disk, with its final name) whose format says how long it is:
+  // a squashfs's superblock gives its bytes (at 40, after the magic "hsqs"); an xz stream ends with "YZ" (or with zero padding, which says nothing)
+  const head = Buffer.alloc(48)
+  const whole = (fd, file, size) => {
+    const at = (n, position) => readSync(fd, head, 0, n, position)
+    if (/[.]squashfs$/.test(file) && size >= 48 && at(48, 0) === 48 && head.toString("latin1", 0, 4) === "hsqs") {
+      const used = Number(head.readBigUInt64LE(40))
+      if (used > size) throw new Error("truncated: its squashfs superblock says " + used + " bytes, the file has " + size)
+    }
+    if (/[.]xz$/.test(file) && size >= 12 && at(6, 0) === 6 && head.toString("hex", 0, 6) === "fd377a585a00" && at(2, size - 2) === 2 && !["YZ", "\\0\\0"].includes(head.toString("latin1", 0, 2))) {
+      throw new Error("truncated: an xz stream ends with its footer, and this file does not")
+    }
+    return size
+  }
   const stream = (file, hashes, stopped, counted, identities) => {
     if (stopped()) return CANCELLED
     const fd = openSync(file, "r")
@@ -80,7 +94,7 @@ const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync 
         // to its end: every 64 MiB, one fstat
         if (chunks % 512 === 0 && fstatSync(fd).nlink === 0) throw Object.assign(new Error("deleted while it was hashed"), { code: "ENOENT" })
         const n = readSync(fd, chunk, 0, chunk.length, null)
-        if (n === 0) return size
+        if (n === 0) return whole(fd, file, size)
         const bytes = n === chunk.length ? chunk : chunk.subarray(0, n)
         for (const h of hashes) h.update(bytes)
         if (counted) counted(n)

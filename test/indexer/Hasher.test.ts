@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Fiber } from "effect"
 import { execFileSync } from "node:child_process"
-import { createHash } from "node:crypto"
-import { closeSync, constants, openSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs"
+import { createHash, randomBytes } from "node:crypto"
+import { closeSync, constants, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { hashHereNow, makeHasher } from "../../src/indexer/Hasher.js"
 import { readdirSync } from "node:fs"
@@ -171,6 +171,26 @@ describe("Hasher (worker pool)", () => {
       expect(threads()).toBe(before)
       yield* hasher.hash({ file: p("s1"), heads: [p("m1")], own: true })
       expect(threads()).toBeGreaterThanOrEqual(before + 2)
+    }))
+
+  it.scoped("refuses a squashfs or an xz file cut short, as its own format tells, on a worker and on this thread", () =>
+    Effect.gen(function* () {
+      const hasher = yield* makeHasher({ workers: 1 })
+      const tree = tempDir()
+      writeFileSync(join(tree, "f"), randomBytes(200_000))
+      const squashfs = join(dir, "whole.squashfs")
+      execFileSync("mksquashfs", [tree, squashfs, "-noappend", "-quiet", "-no-progress"], { stdio: "ignore" })
+      const xz = join(dir, "whole.tar.xz")
+      execFileSync("tar", ["-cJf", xz, "-C", tree, "f"])
+      // whole: hashed as ever
+      for (const file of [squashfs, xz]) expect(Either.isRight(hashHereNow({ file, heads: [], own: true }))).toBe(true)
+      // cut short, as by a copy stopped by a full disk
+      for (const [file, reason] of [[squashfs, /^truncated: its squashfs superblock says \d+ bytes, the file has \d+$/], [xz, /^truncated: an xz stream ends/]] as const) {
+        const cut = `${file}.cut${file.slice(file.indexOf("."))}`
+        writeFileSync(cut, readFileSync(file).subarray(0, Math.floor(statSync(file).size / 2)))
+        expect(hashHereNow({ file: cut, heads: [], own: true })).toEqual(Either.left(expect.objectContaining({ path: cut, reason: expect.stringMatching(reason) })))
+        expect(yield* Effect.flip(hasher.hash({ file: cut, heads: [], own: true }, 0))).toEqual(expect.objectContaining({ path: cut, reason: expect.stringMatching(reason) }))
+      }
     }))
 
 })

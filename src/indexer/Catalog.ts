@@ -150,32 +150,45 @@ export const aliasClaimOfVersions = (key: string, versions: ReadonlyArray<Hashed
   return claim(key, productArch(newest.ref), ftypes, productFields(newest, compat).aliases, versions.map((v) => v.ref.version))
 }
 
+/** The aliases a product's folders make (`os/release/variant`, and `os/release` for the default variant), from its key. */
+export const folderAliasesOfKey = (key: string): ReadonlySet<string> => {
+  const [os = "", release = "", , variant = ""] = key.split(":")
+  return new Set(productAliases(os, release, variant))
+}
+
 /**
  * Who keeps each alias: an alias names one product per architecture and instance type (the client otherwise
- * picks one silently, SIMPLESTREAMS.md §8.2), and the product that claimed it first keeps it; the newer claim
- * is refused, with a line naming both. Pure and stateless, so `update` and `watch` give the same catalog.
+ * picks one silently, SIMPLESTREAMS.md §8.2). A product's folder-made aliases come first: anyone can upload a
+ * version with an old name, so an image.yaml never takes an alias another product's folders make. Among
+ * claims of the same kind, the product that claimed it first keeps it. The refused claim gets a line naming
+ * both products and the alias. Pure and stateless, so `update`, `watch` and `add` give the same catalog.
  */
 export const resolveAliasClaims = (
   claims: Iterable<AliasClaim>
 ): { readonly kept: ReadonlyMap<string, string>; readonly clashes: ReadonlyArray<string> } => {
-  const owners = new Map<string, string>()
-  const kept = new Map<string, string>()
+  const owners = new Map<string, { readonly key: string; readonly folderMade: boolean }>()
+  const refused = new Set<string>()
   const clashes: Array<string> = []
   const ordered = [...claims].sort((a, b) => (a.since < b.since ? -1 : a.since > b.since ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-  for (const claim of ordered) {
-    const mine: Array<string> = []
-    for (const alias of claim.aliases) {
-      const slots = claim.types.map((t) => `${alias}\u0000${claim.arch}\u0000${t}`)
-      const owner = slots.map((s) => owners.get(s)).find((o) => o !== undefined && o !== claim.key)
-      if (owner !== undefined) {
-        clashes.push(`alias ${alias} (${claim.arch}) is claimed by ${owner} and ${claim.key}: ${owner} keeps it, ${claim.key} does not get it`)
-        continue
+  const folderMade = new Map(ordered.map((c) => [c.key, folderAliasesOfKey(c.key)]))
+  // first every product's folder-made aliases, then what image.yaml files add
+  for (const pass of [true, false]) {
+    for (const claim of ordered) {
+      for (const alias of claim.aliases) {
+        if (folderMade.get(claim.key)!.has(alias) !== pass) continue
+        const slots = claim.types.map((t) => `${alias}\u0000${claim.arch}\u0000${t}`)
+        const owner = slots.map((s) => owners.get(s)).find((o) => o !== undefined && o.key !== claim.key)
+        if (owner !== undefined) {
+          const why = owner.folderMade && !pass ? " (its folders make it)" : ""
+          clashes.push(`alias ${alias} (${claim.arch}) is claimed by ${owner.key} and ${claim.key}: ${owner.key} keeps it${why}, ${claim.key} does not get it`)
+          refused.add(`${claim.key}\u0000${alias}`)
+          continue
+        }
+        for (const s of slots) owners.set(s, { key: claim.key, folderMade: pass })
       }
-      for (const s of slots) owners.set(s, claim.key)
-      mine.push(alias)
     }
-    kept.set(claim.key, mine.join(","))
   }
+  const kept = new Map(ordered.map((c) => [c.key, c.aliases.filter((a) => !refused.has(`${c.key}\u0000${a}`)).join(",")]))
   return { kept, clashes }
 }
 

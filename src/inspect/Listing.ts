@@ -3,8 +3,8 @@
  * can launch), and the versions of the tree that are not published with why. Rows are plain records of
  * strings, numbers and string lists, so one set of formatters (table, csv, yaml, json) serves both lists.
  */
-import { combinedKeys, instanceType, isMetadataFileName, type RootfsFtype } from "../simplestreams/Ftype.js"
-import type { Images, Item } from "../simplestreams/Streams.js"
+import type { Images } from "../simplestreams/Streams.js"
+import { type VersionImage, versionImages } from "../simplestreams/VersionImages.js"
 import type { Remembered } from "../publish/Publisher.js"
 import { sameIdentities, justIdentity } from "../tree/Identity.js"
 import type { FoundPlan } from "../tree/Scanner.js"
@@ -16,74 +16,27 @@ export const listFormatVersion = 1
 export type Cell = string | number | ReadonlyArray<string>
 export type Row = Readonly<Record<string, Cell>>
 
-export interface ImageRow extends Row {
+export interface ImageRow extends Row, VersionImage {
   readonly product: string
   readonly os: string
   readonly release: string
   readonly arch: string
   readonly variant: string
   readonly version: string
-  readonly type: "container" | "virtual-machine"
-  readonly ftype: RootfsFtype
-  readonly fingerprint: string
-  /** Bytes a client downloads: the metadata file and the rootfs. */
-  readonly size: number
   readonly aliases: ReadonlyArray<string>
-  /** Which clients see this image: `lxd` reads `lxd.tar.xz` items, `incus` reads `incus.tar.xz` ones. */
-  readonly clients: ReadonlyArray<string>
 }
-
-const rootfsFtypes: ReadonlyArray<string> = ["squashfs", "root.tar.xz", "disk-kvm.img"]
-const isRootfsItem = (item: Item): item is Item & { ftype: RootfsFtype } => rootfsFtypes.includes(item.ftype)
-
-/** The combined fingerprint a metadata item gives for a rootfs of this type, if it gives one. */
-export const combinedOf = (meta: Item, ftype: RootfsFtype): string | undefined => {
-  for (const key of combinedKeys(ftype)) {
-    const value = (meta as Record<string, unknown>)[key]
-    if (typeof value === "string") return value
-  }
-  return undefined
-}
-
-const clientOf = (metadataFtype: string) => metadataFtype.replace(/\.tar\.xz$/, "")
 
 /**
- * Every image of the catalog: for each version, each rootfs item with each metadata item that carries its
- * combined fingerprint. Two metadata items sharing one file give one image (the same fingerprint) seen by
- * both clients. Sorted by product, version, then ftype.
+ * Every image of the catalog (split and unified, see versionImages), one row each. Sorted by product,
+ * version, then ftype.
  */
 export const imageRows = (images: Images): ReadonlyArray<ImageRow> => {
   const rows: Array<ImageRow> = []
   for (const [product, p] of Object.entries(images.products)) {
     const aliases = p.aliases.split(",").filter((a) => a !== "")
     for (const [version, v] of Object.entries(p.versions)) {
-      const items = Object.values(v.items)
-      const metas = items.filter((i) => isMetadataFileName(i.ftype))
-      for (const rootfs of items.filter(isRootfsItem)) {
-        const byFingerprint = new Map<string, { size: number; clients: Array<string> }>()
-        for (const meta of metas) {
-          const fingerprint = combinedOf(meta, rootfs.ftype)
-          if (fingerprint === undefined) continue
-          const seen = byFingerprint.get(fingerprint) ?? { size: meta.size + rootfs.size, clients: [] }
-          seen.clients.push(clientOf(meta.ftype))
-          byFingerprint.set(fingerprint, seen)
-        }
-        for (const [fingerprint, { size, clients }] of byFingerprint) {
-          rows.push({
-            product,
-            os: p.os,
-            release: p.release,
-            arch: p.arch,
-            variant: p.variant,
-            version,
-            type: instanceType(rootfs.ftype),
-            ftype: rootfs.ftype,
-            fingerprint,
-            size,
-            aliases,
-            clients: [...clients].sort()
-          })
-        }
+      for (const image of versionImages(v.items)) {
+        rows.push({ product, os: p.os, release: p.release, arch: p.arch, variant: p.variant, version, ...image, aliases })
       }
     }
   }

@@ -6,8 +6,9 @@
  * Reading back loses what the catalog does not carry (each version's metadata.yaml and image.yaml); it keeps
  * what rendering needs: every item, and, on the newest version of each product, the product's fields as
  * written. Aliases are where it falls short: the catalog holds the aliases each product kept, not those it
- * claimed and lost to an older product. So one version is added in place only when no alias changes hands;
- * otherwise the caller rebuilds (what `update` does), which is always right.
+ * claimed and lost (to an older claim, or to another product's folder-made aliases). So one version is added
+ * in place only when no alias changes hands; otherwise the caller rebuilds (what `update` does), which is
+ * always right.
  */
 import { Either } from "effect"
 import { aliasClaimOf, type HashedMetadata, type HashedRootfs, type HashedUnified, type HashedVersion, productOf } from "../indexer/Catalog.js"
@@ -179,7 +180,8 @@ export const routeFor = (images: Images, base: ReadonlyMap<string, HashedVersion
   const newest = others.length === 0 || plan.ref.version > others[others.length - 1]!
 
   // what is rendered again must come back exactly as written: this product, and those whose aliases the
-  // publisher renders again because, read back, they claim aliases they do not hold (lost to an older product)
+  // publisher renders again because, read back, they claim aliases they do not hold (lost to another product,
+  // see resolveAliasClaims)
   const byProduct = new Map<string, Array<HashedVersion>>()
   for (const v of base.values()) {
     const list = byProduct.get(productKey(v.ref))

@@ -27,7 +27,7 @@ const images = (n: number) => `${n} image${n === 1 ? "" : "s"}`
 export const generationLines = (g: Generation): ReadonlyArray<string> => [
   ...g.added.map(
     ({ key, version, since }) =>
-      `published ${key} (${images(version.rootfs.length)})${since === undefined ? "" : ` in ${((g.at - since) / 1000).toFixed(2)} s`} [generation ${g.number}]`
+      `published ${key} (${images(version.rootfs.length + (version.unified ? 1 : 0))})${since === undefined ? "" : ` in ${((g.at - since) / 1000).toFixed(2)} s`} [generation ${g.number}]`
   ),
   ...g.withdrawn.map(({ key, reason }) => `removed ${key} from the catalog: ${reason} [generation ${g.number}]`)
 ]

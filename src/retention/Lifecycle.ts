@@ -9,6 +9,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { Progress } from "../progress/Progress.js"
 import type { Images } from "../simplestreams/Streams.js"
+import { versionImages } from "../simplestreams/VersionImages.js"
 import type { FileIdentity } from "../tree/Identity.js"
 import { Scanner } from "../tree/Scanner.js"
 import { filesOf } from "../publish/Publisher.js"
@@ -35,9 +36,7 @@ export const catalogVersions = (images: Images, imagesPath: string): ReadonlyArr
       const path = items[0]?.path
       if (!path?.startsWith(`${imagesPath}/`)) return []
       const key = path.slice(imagesPath.length + 1, path.lastIndexOf("/"))
-      const fingerprints = [
-        ...new Set(items.flatMap((item) => Object.entries(item).filter(([k, val]) => k.startsWith("combined_") && k.endsWith("sha256") && typeof val === "string").map(([, val]) => val as string)))
-      ]
+      const fingerprints = [...new Set(versionImages(v.items).map((i) => i.fingerprint))]
       return [{ key, product, version, fingerprints }]
     })
   )

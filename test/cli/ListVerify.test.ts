@@ -2,9 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { runBinAsync } from "../support/Bin.js"
-import { writeMetadataTarball, writeQcow2 } from "../support/Images.js"
+import { writeMetadataTarball, writeQcow2, writeUnifiedTarball } from "../support/Images.js"
 import { haveTools, inCI } from "../support/Tools.js"
-import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
+import { addContainer, makeWebRoot, type WebRoot, writeSha256Sums } from "../support/Tree.js"
 import { startWatch, waitFor } from "../support/WatchProcess.js"
 
 const tools = haveTools("tar", "xz", "mksquashfs")
@@ -160,6 +160,23 @@ describe.skipIf(!tools)("lxd-image-server list", { timeout: 120_000 }, () => {
     const yaml = await run(w, "list", ["--format", "yaml"])
     expect(yaml.stdout).toContain(`  - product: "debian:bookworm:amd64:default"\n    os: "Debian"\n    release: "bookworm"\n    arch: "amd64"\n    variant: "default"\n    version: "20240102_10:00"\n    type: "virtual-machine"\n    ftype: "disk-kvm.img"\n    fingerprint: "${vm.fingerprint}"\n    size: ${vm.size}\n`)
     expect(lines(yaml.stdout).filter((l) => l.startsWith("  - product:"))).toHaveLength(3)
+  })
+
+  it("lists a unified image and removes it by a fingerprint prefix", async () => {
+    const w = makeWebRoot()
+    const v = w.version(v1)
+    writeUnifiedTarball(join(v, "image.tar.gz"), { seed: "list" })
+    writeSha256Sums(v)
+    expect((await run(w, "update", [])).code).toBe(0)
+    const item = JSON.parse(readFileSync(imagesJson(w), "utf8")).products["debian:bookworm:amd64:default"].versions["20240101_10:00"].items["lxd_combined.tar.gz"]
+    const json = await run(w, "list", ["--format", "json"])
+    expect(json.code, json.stderr).toBe(0)
+    expect(JSON.parse(json.stdout).images).toEqual([expect.objectContaining({ type: "container", ftype: "lxd_combined.tar.gz", fingerprint: item.sha256, size: item.size, clients: ["incus", "lxd"] })])
+    const table = await run(w, "list", [])
+    expect(lines(table.stdout)[1]).toMatch(new RegExp(`^debian:bookworm:amd64:default +20240101_10:00 +container +lxd_combined\\.tar\\.gz +${item.sha256} `))
+    const removed = await run(w, "remove", [item.sha256.slice(0, 12)])
+    expect(removed.code, removed.stderr).toBe(0)
+    expect(JSON.parse(readFileSync(imagesJson(w), "utf8")).products).toEqual({})
   })
 
   it("refuses an unknown format in one line", async () => {

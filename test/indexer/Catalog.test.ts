@@ -155,6 +155,31 @@ describe("resolveAliasClaims", () => {
     expect([...kept].sort()).toEqual([["a", "y"], ["arm", "x"], ["b", ""], ["c", "x"], ["v", "x"]])
     expect(clashes).toHaveLength(1)
   })
+  it("keeps a product's folder-made aliases against an older image.yaml claim, naming both products and the alias", () => {
+    // a backdated upload whose image.yaml names another product's aliases
+    const { kept, clashes } = resolveAliasClaims([
+      claim("busybox:1.36:amd64:default", "20240101_10:00", ["busybox/1.36/default", "busybox/1.36"]),
+      claim("evil:1:amd64:default", "20200101_10:00", ["evil/1/default", "evil/1", "busybox/1.36", "busybox/1.36/default"])
+    ])
+    expect(kept).toEqual(new Map([["busybox:1.36:amd64:default", "busybox/1.36/default,busybox/1.36"], ["evil:1:amd64:default", "evil/1/default,evil/1"]]))
+    expect(clashes).toEqual([
+      "alias busybox/1.36 (x86_64) is claimed by busybox:1.36:amd64:default and evil:1:amd64:default: busybox:1.36:amd64:default keeps it (its folders make it), evil:1:amd64:default does not get it",
+      "alias busybox/1.36/default (x86_64) is claimed by busybox:1.36:amd64:default and evil:1:amd64:default: busybox:1.36:amd64:default keeps it (its folders make it), evil:1:amd64:default does not get it"
+    ])
+  })
+  it("between two folder-made claims, or two image.yaml claims, the older claim still wins", () => {
+    const folders = resolveAliasClaims([
+      claim("Debian:12:amd64:default", "20240201", ["debian/12/default", "debian/12"]),
+      claim("debian:12:amd64:default", "20240101", ["debian/12/default", "debian/12"])
+    ])
+    expect(folders.kept).toEqual(new Map([["debian:12:amd64:default", "debian/12/default,debian/12"], ["Debian:12:amd64:default", ""]]))
+    expect(folders.clashes).toHaveLength(2)
+    const yamls = resolveAliasClaims([
+      claim("b:1:amd64:cloud", "20240101", ["b/1/cloud", "a/1/cloud", "stable"]),
+      claim("c:1:amd64:cloud", "20230101", ["c/1/cloud", "stable"])
+    ])
+    expect(yamls.kept).toEqual(new Map([["b:1:amd64:cloud", "b/1/cloud,a/1/cloud"], ["c:1:amd64:cloud", "c/1/cloud,stable"]]))
+  })
   it("reads the claim off the product: canonical arch, types from the items, oldest version", () => {
     const product = productOf([P1, { ...P1, ref: { ...P1.ref, version: "20250101_0000" } }], { compat: "both", imagesPath: "images" })
     expect(aliasClaimOf("k", product).arch).toBe(aliasClaimOf("k", { ...product, arch: "x86_64" }).arch)

@@ -175,6 +175,23 @@ describe.skipIf(!haveTools("tar", "xz", "zstd", "mksquashfs"))("Indexer.rebuild 
         expect(warnings).toHaveLength(2)
       }))
 
+    it.effect("keeps a product's folder-made aliases from a backdated upload whose image.yaml names them", () =>
+      Effect.gen(function* () {
+        const w = makeWebRoot()
+        addContainer(w, "busybox/1.36/amd64/default/20240101_10:00", "busybox")
+        const evil = addContainer(w, "evil/1/amd64/default/20200101_10:00", "evil")
+        writeFileSync(join(evil, "image.yaml"), 'aliases: [busybox/1.36, "busybox/1.36/default", mine]\n')
+        const logs = captureLogs()
+        yield* Effect.flatMap(Indexer, (i) => i.rebuild({ imagesDir: w.images, streamsDir: w.streams, compat: "both" })).pipe(Effect.provide(logs.layer))
+        const images = Schema.decodeUnknownSync(Images)(readJson(join(w.streams, "images.json")))
+        expect(images.products["busybox:1.36:amd64:default"]!.aliases).toBe("busybox/1.36/default,busybox/1.36")
+        expect(images.products["evil:1:amd64:default"]!.aliases).toBe("evil/1/default,evil/1,mine")
+        const warnings = logs.lines.filter((l) => l.startsWith("WARN"))
+        for (const alias of ["busybox/1.36", "busybox/1.36/default"]) {
+          expect(warnings.some((l) => l.includes(`alias ${alias} (x86_64) is claimed by busybox:1.36:amd64:default and evil:1:amd64:default: busybox:1.36:amd64:default keeps it`)), warnings.join("\n")).toBe(true)
+        }
+      }))
+
     it.effect("publishes a unified image as lxd_combined.tar.gz and incus_combined.tar.gz items, its sha256 the fingerprint", () =>
       Effect.gen(function* () {
         const w = makeWebRoot()

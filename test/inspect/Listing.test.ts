@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { buildCatalog } from "../../src/indexer/Catalog.js"
+import { buildCatalog, type HashedVersion } from "../../src/indexer/Catalog.js"
+import { generationLines } from "../../src/publish/Generations.js"
+import { catalogVersions } from "../../src/retention/Lifecycle.js"
 import { formatRows, imageRows, refusedRows, unexplainedPlans } from "../../src/inspect/Listing.js"
 import type { Remembered } from "../../src/publish/Publisher.js"
 import type { FoundPlan } from "../../src/tree/Scanner.js"
@@ -29,6 +31,32 @@ describe("imageRows", () => {
     delete item["combined_sha256"]
     delete item["combined_rootxz_sha256"]
     expect(imageRows(edited)).toEqual([])
+  })
+})
+
+describe("a unified image", () => {
+  const unified: HashedVersion = {
+    ref: { os: "tiny", release: "1", arch: "amd64", variant: "default", version: "20240101_10:00" },
+    metadata: [],
+    rootfs: [],
+    unified: { name: "image.tar.gz", size: 123, sha256: "ab".repeat(32), metadata: hashedVersions.debian.metadata[0]!.metadata }
+  }
+  it.each([["both", ["incus", "lxd"], "lxd_combined.tar.gz"], ["lxd", ["lxd"], "lxd_combined.tar.gz"], ["incus", ["incus"], "incus_combined.tar.gz"]] as const)(
+    "is one container row, its fingerprint the tarball's sha256 (compat %s)",
+    (compat, clients, ftype) => {
+      const catalog = buildCatalog([unified, alpine], { compat, imagesPath: "images" }).images
+      expect(imageRows(catalog).filter((r) => r.product === "tiny:1:amd64:default")).toEqual([
+        {
+          product: "tiny:1:amd64:default", os: "Debian", release: "1", arch: "amd64", variant: "default", version: "20240101_10:00",
+          type: "container", ftype, fingerprint: "ab".repeat(32), size: 123, aliases: ["tiny/1/default", "tiny/1"], clients
+        }
+      ])
+      expect(catalogVersions(catalog, "images").find((v) => v.product === "tiny:1:amd64:default")?.fingerprints).toEqual(["ab".repeat(32)])
+    }
+  )
+  it("counts as one image in the log line of its publication", () => {
+    const lines = generationLines({ number: 3, at: 0, added: [{ key: "tiny/1/amd64/default/20240101_10:00", version: unified, since: undefined }], withdrawn: [] })
+    expect(lines).toEqual(["published tiny/1/amd64/default/20240101_10:00 (1 image) [generation 3]"])
   })
 })
 

@@ -132,6 +132,18 @@ describe.each(["both", "lxd", "incus"] as const)("the catalog as a base (compat 
     expect(canonicalJson(inPlace(over, v, compat))).toBe(canonicalJson(written([...clash, v], compat)))
   })
 
+  it("rebuilds when a product comes whose folder-made aliases an older product's image.yaml holds, and the newcomer gets them", () => {
+    const evil = version("evil/1/default/20200101_10:00", "squashfs", { aliases: ["busybox/1.36", "busybox/1.36/default"] })
+    const over = written([...tree, evil], compat)
+    expect(over.products["evil:1:amd64:default"]!.aliases).toBe("evil/1/default,evil/1,busybox/1.36,busybox/1.36/default")
+    const busybox = version("busybox/1.36/default/20240301_10:00")
+    expect(route(busybox, over)).toMatchObject({ _tag: "Rebuild", reason: expect.stringMatching(/alias busybox\/1.36\/default .* held by evil:1:amd64:default/) })
+    const after = written([...tree, evil, busybox], compat)
+    expect(after.products["busybox:1.36:amd64:default"]!.aliases).toBe("busybox/1.36/default,busybox/1.36")
+    expect(after.products["evil:1:amd64:default"]!.aliases).toBe("evil/1/default,evil/1")
+    expect(route(version("evil/1/default/20200101_10:00", "squashfs", { aliases: ["busybox/1.36"] }), after)).toMatchObject({ _tag: "Rebuild" })
+  })
+
   it("rebuilds for a catalog it cannot read back", () => {
     const moved = JSON.parse(canonicalJson(images).replaceAll('"images/debian/', '"elsewhere/debian/')) as Images
     expect(Either.isLeft(versionsOfCatalog(moved, { compat, imagesPath: "images" }))).toBe(true)

@@ -36,7 +36,9 @@ export const serverOptions = {
   ),
   hostname: Options.text("hostname").pipe(
     Options.withDescription("A name clients use for this server; repeat for more (config key hostname, a list)"),
-    Options.repeated
+    Options.repeated,
+    // zero or more: a default shows it in brackets in the usage line
+    Options.withDefault([])
   )
 }
 

@@ -24,7 +24,7 @@ import { ServiceBoard } from "../health/ServiceBoard.js"
 
 const serveOptions = {
   ...serverOptions,
-  host: Options.text("host").pipe(Options.withDescription("The address to listen on (default ${defaults.host}; config key host)"), Options.optional),
+  host: Options.text("host").pipe(Options.withDescription(`The address to listen on (default ${defaults.host}; config key host)`), Options.optional),
   port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional),
   staleAfter: staleAfterOption,
   ...privateOptions

@@ -31,7 +31,9 @@ export const add = Command.make(
     imageVersion: text("image-version", "version (YYYYMMDD_HH:MM)"),
     alias: Options.text("alias").pipe(
       Options.withDescription("An extra alias, written to the version's image.yaml; on a version already there, added to it (repeatable)"),
-      Options.repeated
+      Options.repeated,
+      // zero or more: a default shows it in brackets in the usage line
+      Options.withDefault([])
     )
   },
   (flags) =>

@@ -36,7 +36,9 @@ export const serverOptions = {
   ),
   hostname: Options.text("hostname").pipe(
     Options.withDescription("A name clients use for this server; repeat for more (config key hostname, a list)"),
-    Options.repeated
+    Options.repeated,
+    // zero or more: a default shows it in brackets in the usage line
+    Options.withDefault([])
   )
 }
 
@@ -111,20 +113,32 @@ export const init = Cli.make("init", initOptions, (flags) =>
       yield* warnConfigNotPrivate(secret)
     } else {
       yield* fs.makeDirectory(path.dirname(loaded.path), { recursive: true }).pipe(io(`cannot make ${path.dirname(loaded.path)}`))
+      const given = {
+        img_dir: path.join(rootDir, "images"),
+        streams_dir: path.join(rootDir, "streams", "v1"),
+        root_dir: rootDir,
+        ssl_dir: path.resolve(server.sslDir),
+        nginx_dir: nginxDir,
+        hostname: server.hostnames,
+        port,
+        http_port: httpPort
+      }
+      // what init was given and differs from the default is a setting; status, update and the service read it
+      const set = new Set(Object.entries(given).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(defaults[k as keyof typeof given])).map(([k]) => k))
       const text = configTemplate({
         log_file: JSON.stringify(defaults.log_file),
         verbose: String(defaults.verbose),
-        img_dir: JSON.stringify(path.join(rootDir, "images")),
-        streams_dir: JSON.stringify(path.join(rootDir, "streams", "v1")),
+        img_dir: JSON.stringify(given.img_dir),
+        streams_dir: JSON.stringify(given.streams_dir),
         compat: `${JSON.stringify(defaults.compat)}            # both | lxd | incus`,
         state_dir: JSON.stringify(defaults.state_dir),
         pidfile: JSON.stringify(defaults.pidfile),
         settle: `${defaults.settle}                  # seconds`,
         reconcile_interval: `${defaults.reconcile_interval}   # seconds`,
-        root_dir: JSON.stringify(rootDir),
-        ssl_dir: JSON.stringify(path.resolve(server.sslDir)),
-        nginx_dir: JSON.stringify(nginxDir),
-        hostname: JSON.stringify(server.hostnames),
+        root_dir: JSON.stringify(given.root_dir),
+        ssl_dir: JSON.stringify(given.ssl_dir),
+        nginx_dir: JSON.stringify(given.nginx_dir),
+        hostname: JSON.stringify(given.hostname),
         host: `${JSON.stringify(defaults.host)}           # serve only`,
         port: `${port}                 # init: nginx's HTTPS port; serve: default ${serveDefaults.port}`,
         http_port: `${httpPort}             # 0: no plain HTTP server`,
@@ -136,7 +150,7 @@ export const init = Cli.make("init", initOptions, (flags) =>
         private_user: JSON.stringify(defaults.private_user),
         private_token_file: `""   # default: private-token beside this file`,
         htpasswd_file: `""        # default: htpasswd beside this file`
-      })
+      }, set)
       yield* fs.writeFileString(loaded.path, text + privateConfigKeys(secret), { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
       yield* Effect.logInfo(`wrote the config file ${loaded.path}`)
     }

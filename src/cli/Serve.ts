@@ -5,7 +5,8 @@ import { Console, Duration, Effect, Layer, Option, Queue } from "effect"
 import { writableStateDir } from "../config/StateDir.js"
 import { HttpsServerLive, staticApp } from "../server/HttpServe.js"
 import { behindSecret, privateOptions, resolvePrivate, serverInstructions } from "./Private.js"
-import { ensureCertificate, serverUrl, subjectNames } from "../server/Tls.js"
+import { ensureCertificate } from "../server/Tls.js"
+import { serveUrl } from "../server/ServeUrl.js"
 import { pageSite } from "../page/PageWriter.js"
 import { watchRetention } from "./Watch.js"
 import { syncTargets } from "../sync/SyncConfig.js"
@@ -24,7 +25,7 @@ import { ServiceBoard } from "../health/ServiceBoard.js"
 
 const serveOptions = {
   ...serverOptions,
-  host: Options.text("host").pipe(Options.withDescription("The address to listen on (default ${defaults.host}; config key host)"), Options.optional),
+  host: Options.text("host").pipe(Options.withDescription(`The address to listen on (default ${defaults.host}; config key host)`), Options.optional),
   port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional),
   staleAfter: staleAfterOption,
   ...privateOptions
@@ -58,7 +59,7 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
         Effect.forever,
         Effect.forkScoped
       )
-      const url = serverUrl(subjectNames(server.hostnames)[0]!, port)
+      const url = serveUrl(server.hostnames, host, port)
       const compat = setting(file, "compat")
       // the health endpoints and the metrics, fed from this run's generations and the service's reports
       const metrics = yield* Metrics

@@ -28,6 +28,7 @@ export const staleAfterOption = Options.text("stale-after").pipe(
       ? Effect.succeed(seconds)
       : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--stale-after: '${text}' is not a number of seconds above 0`)))
   }),
+  Options.withPseudoName("seconds"),
   Options.optional
 )
 

@@ -43,7 +43,9 @@ export const sync = Command.make(
     ),
     filter: Options.text("filter").pipe(
       Options.withDescription("Copy only images with KEY=VALUE: os, release, arch, variant or type (container|virtual-machine); repeatable: a key given twice matches either"),
-      Options.repeated
+      Options.repeated,
+      // zero or more: a default shows it in brackets in the usage line
+      Options.withDefault([])
     ),
     keep: Options.integer("keep").pipe(Options.withDescription("Copy only the newest N versions of each product"), Options.optional),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Say what would be fetched; fetch nothing"))

@@ -138,13 +138,16 @@ export const parseConfigText = (path: string, text: string): Either.Either<Confi
   })
 }
 
-/** The config file `init` writes: every key, commented, with its default. */
-export const configTemplate = (defaults: Readonly<Record<string, string>>): string =>
+/**
+ * The config file `init` writes: every key with its value; the keys in `set` (values init was given that differ
+ * from the default) are written as settings, the others stay commented, showing the default.
+ */
+export const configTemplate = (values: Readonly<Record<string, string>>, set: ReadonlySet<string> = new Set()): string =>
   [
     "# lxd-image-server configuration. Every key is optional; command-line flags win over this file.",
     "# `lxd-image-server reload` (SIGHUP) makes the running service read it again.",
     "",
-    ...Object.entries(defaults).map(([k, v]) => `# ${k} = ${v}`),
+    ...Object.entries(values).map(([k, v]) => `${set.has(k) ? "" : "# "}${k} = ${v}`),
     ""
   ].join("\n")
 

@@ -38,9 +38,9 @@ const jsonLevel = (level: LogLevel.LogLevel): string =>
 
 /**
  * Control characters in a message (a file name may hold a newline) would split one event into two lines, or
- * forge a line with a priority prefix of its own: they are written as escapes.
+ * forge a line with a priority prefix of its own: they are written as escapes. `status` writes its lines so too.
  */
-const oneLine = (text: string): string =>
+export const oneLine = (text: string): string =>
   text.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`))
 
 /** One log line, without its newline. Pure. */

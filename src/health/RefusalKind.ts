@@ -38,7 +38,7 @@ const rules: ReadonlyArray<readonly [RefusalKind, (r: Pick<Refusal, "path" | "re
   ["unreadable", (r) => /^cannot read|file vanished|\bE(ACCES|IO|PERM|ISDIR|NOTDIR)\b|permission denied/i.test(r.reason)],
   [
     "layout",
-    (r) => /^(folder name|file name|unknown architecture folder|no metadata file|no rootfs file|two |empty file)|symlink/.test(r.reason)
+    (r) => /^(folder name|file name|unknown architecture folder|no metadata file|no rootfs file|two |empty file)|symlink|is not a regular file/.test(r.reason)
   ],
   ["catalog", (r) => r.reason.startsWith("would not be valid in images.json")],
   [

@@ -3,6 +3,7 @@
  * catalog, a scan of the tree, the withdrawals, the mirrors), the rule that calls the catalog stale, the exit
  * code, and the text for people. The JSON is the report itself (snake_case, `format_version` 1).
  */
+import { oneLine } from "../config/Logging.js"
 import type { MirrorStatus } from "../mirror/MirrorState.js"
 import { formatBytes } from "../progress/ProgressBar.js"
 import type { Refusal } from "../tree/Layout.js"
@@ -160,5 +161,6 @@ export const statusText = (r: StatusReport, now: number): string => {
   }
   head("problems", r.problems.length === 0 ? "none" : "")
   for (const p of r.problems) item(p)
-  return `${lines.map((l) => l.trimEnd()).join("\n")}\n`
+  // a path or reason may hold a newline or a terminal escape: one item, one line, as in the log
+  return `${lines.map((l) => oneLine(l).trimEnd()).join("\n")}\n`
 }

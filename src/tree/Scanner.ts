@@ -6,7 +6,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Either } from "effect"
 import type { Stats } from "node:fs"
-import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
 import { realpath, stat } from "node:fs/promises"
 import type { FileIdentity } from "./Identity.js"
 import { type ImageYaml, imageYamlLimit, imageYamlName, parseImageYaml } from "./ImageYaml.js"
@@ -64,6 +64,16 @@ const attempt = <A>(f: () => A): A | undefined => {
   }
 }
 
+/** The error code of a call that throws (ELOOP, ENOENT), or undefined when it does not. */
+const errorCode = (f: () => unknown): string | undefined => {
+  try {
+    f()
+    return undefined
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code
+  }
+}
+
 interface Entry {
   readonly name: string
   readonly full: string
@@ -72,7 +82,13 @@ interface Entry {
   readonly symlink: boolean
   /** For files (and whatever a symlink leads to). */
   readonly info: Stats | undefined
+  /** What an entry that is no regular file is, for a refusal: "a fifo", "a folder", "a dangling symlink". */
+  readonly what?: string
 }
+
+/** What a folder entry (or what a symlink leads to) is, when it is no regular file. */
+const entryKind = (s: Pick<Stats, "isDirectory" | "isFIFO" | "isSocket" | "isBlockDevice" | "isCharacterDevice">) =>
+  s.isDirectory() ? "a folder" : s.isFIFO() ? "a fifo" : s.isSocket() ? "a socket" : s.isBlockDevice() || s.isCharacterDevice() ? "a device" : "no regular file"
 
 /**
  * Why a folder reached through a symlink is refused: the file watcher does not follow symlinks, so changes
@@ -138,7 +154,13 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
         let real: string | undefined
         if (symlink) {
           real = attempt(() => realpathSync(full))
-          if (real === undefined) continue
+          if (real === undefined) {
+            // the link itself is there (else it vanished): it leads nowhere, or round in a loop
+            if (attempt(() => lstatSync(full)) === undefined) continue
+            const what = errorCode(() => statSync(full)) === "ELOOP" ? "a symlink loop" : "a dangling symlink"
+            entries.push({ name: dirent.name, full, kind: "other", symlink, info: undefined, what })
+            continue
+          }
           if (!isWithin(realRoot, real, path.sep)) {
             refusals.push(refusal(relName, `symlink leading outside the images folder (to ${real})`))
             continue
@@ -156,7 +178,7 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
           refusals.push(refusal(relName, `symlink into a hidden folder or file (${real}): uploads in progress are never published`))
           continue
         }
-        entries.push({ name: dirent.name, full, kind, symlink, info })
+        entries.push({ name: dirent.name, full, kind, symlink, info, ...(kind === "file" ? {} : { what: entryKind(info ?? dirent) }) })
       }
       return entries
     }
@@ -176,6 +198,9 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
       }
       const imageRefusal = refusals.find((r) => isImageFileName(r.path.slice(r.path.lastIndexOf("/") + 1)))
       if (imageRefusal) return imageRefusal
+      // a fifo, folder or broken symlink under an image file's name: say what it is, not that the file is missing
+      const odd = entries.find((e) => e.kind !== "file" && isImageFileName(e.name))
+      if (odd) return refusal(`${relPath}/${odd.name}`, `${odd.name} is not a regular file (${odd.what})`)
       for (const { name, full, kind, info } of entries) {
         if (kind !== "file" || !info || name.startsWith(".")) continue
         files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs })

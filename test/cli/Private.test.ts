@@ -146,3 +146,32 @@ describe.skipIf(!ready)("init --private and serve --private", () => {
     expect(out.stderr.trim().split("\n")).toEqual([`lxd-image-server: ${join(s.etc, "htpasswd")}: cannot read it: permission denied`])
   })
 })
+
+describe.skipIf(!ready)("init's config file", () => {
+  it("writes the values it was given uncommented, the defaults commented, so that later commands find the same folders", async () => {
+    const s = setup()
+    const out = await s.init("--port", "8443")
+    expect(out.code, out.stderr).toBe(0)
+    const text = readFileSync(join(s.etc, "config.toml"), "utf8")
+    for (const line of [
+      `img_dir = ${JSON.stringify(join(s.base, "www", "images"))}`,
+      `streams_dir = ${JSON.stringify(join(s.base, "www", "streams", "v1"))}`,
+      `root_dir = ${JSON.stringify(join(s.base, "www"))}`,
+      `ssl_dir = ${JSON.stringify(join(s.base, "ssl"))}`,
+      `nginx_dir = ${JSON.stringify(join(s.base, "nginx"))}`,
+      `hostname = ["images.test"]`
+    ]) expect(text.split("\n"), line).toContain(line)
+    expect(text).toMatch(/^port = 8443 +# /m)
+    // the defaults stay commented
+    expect(text).toMatch(/^# state_dir = "\/var\/lib\/lxd-image-server"$/m)
+    expect(text).toMatch(/^# http_port = 80 /m)
+    expect(text).not.toMatch(/^verbose/m)
+    // update and status, given only the config file (and a state folder of their own), use init's folders
+    const config = ["--log-file", join(s.base, "lis.log"), "--config", join(s.etc, "config.toml")]
+    const state = ["--state-dir", join(s.base, "state")]
+    const update = await runBinAsync([...config, "update", ...state])
+    expect(update.code, update.stderr).toBe(0)
+    const status = await runBinAsync([...config, "status", ...state])
+    expect(status.stdout).toMatch(/^catalog +generation 0, written /m)
+  })
+})

@@ -14,6 +14,7 @@ const cases: ReadonlyArray<readonly [string, string, string]> = [
   [v, "two rootfs files of type squashfs (a.squashfs, b.squashfs): one per type per version", "layout"],
   [v, "two unified image tarballs (a.tar.gz, b.tar.gz): one image per version", "layout"],
   [`${v}/rootfs.squashfs`, "empty file", "layout"],
+  [`${v}/lxd.tar.xz`, "lxd.tar.xz is not a regular file (a fifo)", "layout"],
   ["debian/x", "symlink leading outside the images folder (to /etc)", "layout"],
   ["debian/x", "a symlink to a folder (/srv/x): changes inside it are not seen; use a real folder or a bind mount", "layout"],
   [`${v}/lxd.tar.xz`, "not a tarball (xz, gzip, bzip2, zstd or plain tar)", "metadata"],

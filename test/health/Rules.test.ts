@@ -130,6 +130,17 @@ describe("status", () => {
     ])
   })
 
+  it("writes control characters in paths and reasons as escapes, as the log does: one refusal, one line", () => {
+    const r = statusReport(
+      inputs({ treeRefusals: [{ _tag: "Refusal", path: "d/b/amd64/default/new\nline", reason: "folder name 'new\nline\x1b[31m' has characters other than A-Z" }] })
+    )
+    const lines = statusText(r, now).split("\n")
+    expect(lines).toContain("  layout     d/b/amd64/default/new\\nline: folder name 'new\\nline\\x1b[31m' has characters other than A-Z")
+    expect(lines.filter((l) => l.startsWith("  ")).length).toBe(1)
+    // --json keeps the text as it is (JSON escapes it)
+    expect(r.refused[0]!.path).toBe("d/b/amd64/default/new\nline")
+  })
+
   it("is stale without a catalog, with a tree it cannot scan, and after writes failed for longer than the threshold", () => {
     expect(statusReport(inputs({ catalog: { problem: "/x/images.json does not exist" } })).problems).toEqual(["no catalog: /x/images.json does not exist"])
     expect(statusReport(inputs({ treeProblem: "images folder /x: does not exist" })).current).toBe(false)

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { renderSite } from "../../src/server/NginxSite.js"
 import { contentType, isServedPath, openFailureStatus, parseRange, requestedPath } from "../../src/server/StaticFiles.js"
 import { subjectAltName, subjectNames } from "../../src/server/Tls.js"
+import { serveUrl } from "../../src/server/ServeUrl.js"
 
 describe("the static server's rules", () => {
   it("maps request paths below the root and refuses traversal, dotfiles and NUL", () => {
@@ -49,6 +50,17 @@ describe("certificate names", () => {
   it("covers every hostname, the machine's, localhost and 127.0.0.1, each once", () => {
     expect(subjectNames(["images.example.com", "Images.example.com", "10.0.0.5"], "host1")).toEqual(["images.example.com", "10.0.0.5", "host1", "localhost", "127.0.0.1"])
     expect(subjectAltName(["a.example", "127.0.0.1", "::1"])).toBe("DNS:a.example,IP:127.0.0.1,IP:::1")
+  })
+})
+
+describe("the URL serve prints", () => {
+  it("names the first --hostname; else the one address it listens on; else the machine's hostname", () => {
+    expect(serveUrl(["images.test"], "127.0.0.1", 8444, "host1")).toBe("https://images.test:8444")
+    expect(serveUrl([], "127.0.0.1", 8444, "host1")).toBe("https://127.0.0.1:8444")
+    expect(serveUrl([], "10.0.0.5", 443, "host1")).toBe("https://10.0.0.5")
+    expect(serveUrl([], "::1", 8444, "host1")).toBe("https://[::1]:8444")
+    for (const any of ["0.0.0.0", "::"]) expect(serveUrl([], any, 8444, "host1")).toBe("https://host1:8444")
+    expect(serveUrl([], "localhost", 8444, "host1")).toBe("https://localhost:8444")
   })
 })
 

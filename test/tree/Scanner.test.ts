@@ -1,0 +1,45 @@
+/**
+ * The scanner on a real tree: an image file name that is not a regular file (a FIFO, a folder, a symlink loop,
+ * a dangling symlink) refuses its version with what it is, not as a missing file.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { execFileSync } from "node:child_process"
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Scanner } from "../../src/tree/Scanner.js"
+import { tempDir } from "../support/Images.js"
+
+describe("Scanner", () => {
+  layer(Scanner.Default.pipe(Layer.provideMerge(NodeContext.layer)))((it) => {
+    it.effect("refuses an image file name that is not a regular file, saying what it is", () =>
+      Effect.gen(function* () {
+        const images = tempDir("lis-scanner-")
+        const version = (variant: string, make: (rootfs: string) => void) => {
+          const dir = join(images, "debian", "bookworm", "amd64", variant, "20240101_10:00")
+          mkdirSync(dir, { recursive: true })
+          writeFileSync(join(dir, "lxd.tar.xz"), "metadata")
+          make(join(dir, "rootfs.squashfs"))
+        }
+        version("fifo", (f) => execFileSync("mkfifo", [f]))
+        version("folder", (f) => mkdirSync(f))
+        version("loop", (f) => symlinkSync(f, f))
+        version("dangling", (f) => symlinkSync(join(f, "..", "gone.squashfs"), f))
+        version("good", (f) => writeFileSync(f, "rootfs"))
+        const result = yield* Effect.flatMap(Scanner, (s) => s.scan(images))
+        expect(result.plans.map((p) => p.ref.variant)).toEqual(["good"])
+        const at = (variant: string) => `debian/bookworm/amd64/${variant}/20240101_10:00/rootfs.squashfs`
+        expect(result.refusals.map((r) => [r.path, r.reason])).toEqual([
+          [at("dangling"), "rootfs.squashfs is not a regular file (a dangling symlink)"],
+          [at("fifo"), "rootfs.squashfs is not a regular file (a fifo)"],
+          [at("folder"), "rootfs.squashfs is not a regular file (a folder)"],
+          [at("loop"), "rootfs.squashfs is not a regular file (a symlink loop)"]
+        ])
+        // the same from a look at the one folder, as the service does on a file event
+        const one = yield* Effect.flatMap(Scanner, (s) => s.scanVersion(images, "debian/bookworm/amd64/fifo/20240101_10:00"))
+        expect(one).toMatchObject({ _tag: "Refused", refusal: { path: at("fifo"), reason: "rootfs.squashfs is not a regular file (a fifo)" } })
+      })
+    )
+  })
+})

@@ -19,6 +19,11 @@ export interface HashJob {
   readonly heads: ReadonlyArray<string>
   /** Also the file's own sha256. */
   readonly own: boolean
+  /**
+   * Refuse a file cut short whose format tells its length (a squashfs, an xz file): what is published must be
+   * whole. `verify` leaves it off, to report the sizes and hashes that differ.
+   */
+  readonly whole?: boolean | undefined
 }
 
 export interface HashJobResult {
@@ -81,7 +86,7 @@ const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync 
     }
     return size
   }
-  const stream = (file, hashes, stopped, counted, identities) => {
+  const stream = (file, hashes, stopped, counted, identities, checked) => {
     if (stopped()) return CANCELLED
     const fd = openSync(file, "r")
     let size = 0
@@ -94,7 +99,7 @@ const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync 
         // to its end: every 64 MiB, one fstat
         if (chunks % 512 === 0 && fstatSync(fd).nlink === 0) throw Object.assign(new Error("deleted while it was hashed"), { code: "ENOENT" })
         const n = readSync(fd, chunk, 0, chunk.length, null)
-        if (n === 0) return whole(fd, file, size)
+        if (n === 0) return checked ? whole(fd, file, size) : size
         const bytes = n === chunk.length ? chunk : chunk.subarray(0, n)
         for (const h of hashes) h.update(bytes)
         if (counted) counted(n)
@@ -104,20 +109,20 @@ const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync 
       closeSync(fd)
     }
   }
-  return ({ file, heads, own }, stopped, counted) => {
+  return ({ file, heads, own, whole: checked }, stopped, counted) => {
     const identities = []
     let current = ""
     try {
       const combined = heads.map(() => createHash("sha256"))
       const headSizes = []
       for (let i = 0; i < heads.length; i++) {
-        const n = stream((current = heads[i]), [combined[i]], stopped, undefined, identities)
+        const n = stream((current = heads[i]), [combined[i]], stopped, undefined, identities, checked)
         if (n === CANCELLED) return { cancelled: true }
         headSizes.push(n)
       }
       const headShas = combined.map((h) => h.copy().digest("hex"))
       const ownHash = own ? createHash("sha256") : undefined
-      const size = stream((current = file), ownHash ? [ownHash, ...combined] : combined, stopped, own ? counted : undefined, identities)
+      const size = stream((current = file), ownHash ? [ownHash, ...combined] : combined, stopped, own ? counted : undefined, identities, checked)
       if (size === CANCELLED) return { cancelled: true }
       return { ok: true, own: ownHash && ownHash.digest("hex"), combined: combined.map((h) => h.digest("hex")), headShas, headSizes, size, identities }
     } catch (e) {
@@ -149,9 +154,9 @@ const { createHash } = require("node:crypto")
 const { openSync, fstatSync, readSync, closeSync } = require("node:fs")
 const run = ${hashJobSource}({ createHash, openSync, fstatSync, readSync, closeSync }, Buffer.allocUnsafe(128 * 1024))
 const count = (n) => Atomics.add(read, 0, BigInt(n))
-parentPort.on("message", ({ id, file, heads, own }) => {
+parentPort.on("message", ({ id, file, heads, own, whole }) => {
   const slot = id % cancelled.length
-  parentPort.postMessage({ id, ...run({ file, heads, own }, () => Atomics.load(cancelled, slot) === id, count) })
+  parentPort.postMessage({ id, ...run({ file, heads, own, whole }, () => Atomics.load(cancelled, slot) === id, count) })
 })
 `
 
@@ -254,7 +259,7 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
               : Effect.fail(new HashError({ path: reply.path, reason: reply.reason }))
           )
         )
-        lane.worker.postMessage({ id, file: job.file, heads: job.heads, own: job.own })
+        lane.worker.postMessage({ id, file: job.file, heads: job.heads, own: job.own, whole: job.whole })
         // The permit is given back at once: the worker drops the job before its next chunk, or skips it unopened
         // if it has not started it, and its answer only brings `inFlight` down.
         return Effect.sync(() => {

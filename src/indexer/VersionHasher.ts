@@ -108,11 +108,11 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
      */
     const hashRootfs = (file: FoundFile, metas: ReadonlyArray<FoundFile>, onePass: boolean) =>
       (onePass || file.size + metas.reduce((n, m) => n + m.size, 0) <= inlineLimit
-        ? hasher.hash({ file: file.path, heads: metas.map((m) => m.path), own: true }, file.size + metas.reduce((n, m) => n + m.size, 0))
+        ? hasher.hash({ file: file.path, heads: metas.map((m) => m.path), own: true, whole: true }, file.size + metas.reduce((n, m) => n + m.size, 0))
         : Effect.all(
             [
-              hasher.hash({ file: file.path, heads: [], own: true }),
-              ...metas.map((m) => hasher.hash({ file: file.path, heads: [m.path], own: false }))
+              hasher.hash({ file: file.path, heads: [], own: true, whole: true }),
+              ...metas.map((m) => hasher.hash({ file: file.path, heads: [m.path], own: false, whole: true }))
             ],
             { concurrency: "unbounded" }
           ).pipe(
@@ -138,7 +138,7 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
               Effect.mapError((p) => refusal(file.name, p.reason)),
               Effect.flatMap((info) => checkArchitecture(plan, file, info))
             ),
-            hasher.hash({ file: file.path, heads: [], own: true }, file.size).pipe(
+            hasher.hash({ file: file.path, heads: [], own: true, whole: true }, file.size).pipe(
               Effect.catchTag("HashError", (e) => Effect.fail(refusal(basename(e.path), e.reason)))
             )
           ],
@@ -202,7 +202,7 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
       const used = usedMetadata(plan, compat)
       const hashes: Array<HashJobResult> = []
       for (const f of plan.rootfs) {
-        const h = hashHereNow({ file: f.path, heads: used.map((m) => m.path), own: true })
+        const h = hashHereNow({ file: f.path, heads: used.map((m) => m.path), own: true, whole: true })
         if (Either.isLeft(h)) return Either.left(refusal(`${versionDir(plan.ref)}/${basename(h.left.path)}`, h.left.reason))
         hashes.push(h.right)
       }

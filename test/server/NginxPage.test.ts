@@ -36,8 +36,9 @@ describe.skipIf(!ready)("the catalog page behind the nginx site init writes", ()
     const args = ["--log-file", join(base, "lis.log"), "--config", config]
     const init = runBin([...args, "init", "--root-dir", web.root, "--ssl-dir", join(base, "ssl"), "--nginx-dir", join(base, "nginx"), "--port", String(port), "--http-port", String(httpPort)])
     expect(init.code, init.stderr).toBe(0)
-    // what the page says the server is: the public URL, as behind a proxy or a DNS name
-    writeFileSync(config, `${readFileSync(config, "utf8")}\npublic_url = "https://images.example.org/lxd"\nport = ${port}\nssl_dir = "${join(base, "ssl")}"\n`)
+    // what the page says the server is: the public URL, as behind a proxy or a DNS name (init wrote the port and
+    // the certificate's folder it was given)
+    writeFileSync(config, `${readFileSync(config, "utf8")}\npublic_url = "https://images.example.org/lxd"\n`)
     const update = runBin([...args, "update", "--img-dir", web.images, "--streams-dir", web.streams])
     expect(update.code, update.stderr).toBe(0)
     const run = join(base, "run")

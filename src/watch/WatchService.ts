@@ -7,7 +7,7 @@
  * catalog, because file events are hints, not the truth.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Duration, Effect, Fiber, Queue, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
@@ -20,10 +20,10 @@ import { WriterLock } from "../indexer/WriterLock.js"
 import type { MirrorTarget } from "../mirror/MirrorConfig.js"
 import { MirrorPush } from "../mirror/MirrorPush.js"
 import { pushToMirrors } from "../mirror/MirrorQueue.js"
-import { asWrittenCatalog } from "../publish/CatalogBase.js"
 import { Generations, logGenerations } from "../publish/Generations.js"
 import { openJournal } from "../publish/Journal.js"
 import { makePublishShell } from "../publish/PublishShell.js"
+import { readWrittenCatalog } from "../publish/PublishOne.js"
 import { Publisher, type PublisherStatus, versionKeyOf } from "../publish/Publisher.js"
 import { Deleter } from "../retention/Deleter.js"
 import { carryOutDeletions, deleteDangling, recordWithdrawals } from "../retention/Lifecycle.js"
@@ -249,13 +249,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
          * The version folders the catalog on disk lists, when another writer wrote it: that writer published them
          * whole, so they are not left out while their settle window passes (they would leave the catalog until then).
          */
-        const listedByAnotherWriter = fs.readFileString(path.join(options.streamsDir, "images.json")).pipe(
-          Effect.map((text) => {
-            const images = asWrittenCatalog(JSON.parse(text))
-            return images._tag === "Right" ? catalogVersionDirs(images.right, imagesPath) : new Set<string>()
-          }),
-          Effect.orElseSucceed(() => new Set<string>()),
-          Effect.catchAllDefect(() => Effect.succeed(new Set<string>()))
+        const listedByAnotherWriter = readWrittenCatalog(options.streamsDir).pipe(
+          Effect.map(Option.match({ onNone: () => new Set<string>(), onSome: ({ images }) => catalogVersionDirs(images, imagesPath) }))
         )
 
         /** The whole tree: scan, hash what changed, drop what is gone, write. */

@@ -6,6 +6,7 @@
 import { watch } from "chokidar"
 import { Data, Effect, Stream } from "effect"
 import { relative, sep } from "node:path"
+import { versionKeyOf } from "../publish/Publisher.js"
 
 export type TreeEvent = Data.TaggedEnum<{
   /** Something changed at this path (relative to the images folder, `/`-separated). */
@@ -17,11 +18,8 @@ export type TreeEvent = Data.TaggedEnum<{
 }>
 export const TreeEvent = Data.taggedEnum<TreeEvent>()
 
-/** Folders above version level (os, release, arch, variant) are this many names deep, or less. */
-const productDepth = 4
-
 /** A new folder above version level is read and watched again this long after chokidar first told of it. */
-export const lookAgainAfterMs = 1000
+const lookAgainAfterMs = 1000
 
 export const watchTree = (imagesDir: string): Stream.Stream<TreeEvent> =>
   Stream.asyncScoped<TreeEvent>(
@@ -38,7 +36,7 @@ export const watchTree = (imagesDir: string): Stream.Stream<TreeEvent> =>
             const rel = relative(imagesDir, path).split(sep).join("/")
             if (rel === "" || rel.startsWith("..")) return
             void emit.single(TreeEvent.Changed({ path: rel, kind }))
-            if (kind === "addDir" && rel.split("/").length <= productDepth && !again.has(path)) {
+            if (kind === "addDir" && versionKeyOf(rel) === undefined && !again.has(path)) {
               again.set(
                 path,
                 setTimeout(() => {

@@ -86,8 +86,8 @@ export interface Catalog {
 export const aliasClashesOfKeys = (keys: ReadonlyArray<string>): ReadonlyArray<string> => {
   const owners = new Map<string, Array<string>>()
   for (const key of keys) {
-    const [os = "", release = "", arch = "", variant = ""] = key.split(":")
-    for (const alias of productAliases(os, release, variant)) {
+    const arch = key.split(":")[2] ?? ""
+    for (const alias of folderAliasesOfKey(key)) {
       const slot = `${alias} (${canonicalArchitecture(arch) ?? arch})`
       owners.set(slot, [...(owners.get(slot) ?? []), key])
     }

@@ -117,7 +117,7 @@ export class Indexer extends Effect.Service<Indexer>()("lxd-image-server/Indexer
         const totals = planTotals(scanned.plans)
         yield* progress.start(totals.files, totals.bytes)
         yield* shell.run(publisher.treeSeen(scanned.plans, scanned.refusals, yield* Clock.currentTimeMillis)).pipe(Effect.ensuring(progress.done()))
-        if (mustList !== undefined && (shell.wasHeld() || !publisher.catalogKeys().includes(mustList))) {
+        if (mustList !== undefined && !publisher.catalogKeys().includes(mustList)) {
           yield* Effect.logDebug(`wrote no catalog: it would not list ${mustList}`)
           return { products: 0, versions: 0, refused: 0, millis: Date.now() - started, held: true } satisfies RebuildSummary
         }

@@ -7,6 +7,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { rmdirSync } from "node:fs"
 import { Effect } from "effect"
 import { FoldersError, Indexer, type IndexerOptions } from "../indexer/Indexer.js"
+import { processAlive } from "../indexer/WriterLock.js"
 
 /**
  * The folders can hold a catalog clients read (Indexer.imagesPathFor) and the images folder is there: else a
@@ -33,16 +34,6 @@ export const stagingName = (version: string, pid: number) => `.${version}.add-${
 
 const stagingPattern = /^\..+\.add-(\d+)$/
 
-/** The process is running (or runs as another user: it cannot be signalled, but it is there). */
-const isRunning = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 /** Removes the staging folders in `dir` whose add is gone (it was killed mid-copy), each said in the log. */
 export const removeStaleStaging = (dir: string) =>
   Effect.gen(function* () {
@@ -51,7 +42,7 @@ export const removeStaleStaging = (dir: string) =>
     const names = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => [] as Array<string>))
     for (const name of names) {
       const pid = Number(stagingPattern.exec(name)?.[1] ?? Number.NaN)
-      if (!Number.isSafeInteger(pid) || pid === process.pid || isRunning(pid)) continue
+      if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue
       const stale = path.join(dir, name)
       yield* fs.remove(stale, { recursive: true }).pipe(
         Effect.zipRight(Effect.logInfo(`removed ${stale}, the staging folder of an add that is gone (process ${pid})`)),

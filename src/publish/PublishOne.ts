@@ -20,7 +20,7 @@ import type { ImageMetadata } from "../tree/MetadataRules.js"
 import { readWithdrawals } from "../retention/WithdrawalLog.js"
 import { productKey } from "../tree/Layout.js"
 import { Scanner } from "../tree/Scanner.js"
-import { asWrittenCatalog, routeFor, versionsOfCatalog } from "./CatalogBase.js"
+import { asWrittenCatalog, type OneVersionRoute, routeFor, versionsOfCatalog } from "./CatalogBase.js"
 import { makePublishShell } from "./PublishShell.js"
 import { filesOf, Publisher, type Remembered } from "./Publisher.js"
 
@@ -30,7 +30,7 @@ export type PublishOneOutcome =
       /** The version as published (its files' sha256 and sizes). */
       readonly version: HashedVersion
       /** Its product was rendered again alone, or the whole catalog was rebuilt (and why). */
-      readonly route: { readonly _tag: "InPlace" } | { readonly _tag: "Rebuild"; readonly reason: string }
+      readonly route: OneVersionRoute
       /** It is the newest version of its product: its image.yaml names the product. */
       readonly newest: boolean
     }

@@ -231,10 +231,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
     /** Versions hashed so far (the rest came from memory). */
     const hashed = () => hashedCount
 
-    /** The run stopped without writing: the catalog would not have listed `writeOnlyListing`. */
-    const wasHeld = () => held
-
-    return { run, hashed, wasHeld } as const
+    return { run, hashed } as const
   })
 
 const logLevel = (level: Extract<Command, { _tag: "Log" }>["level"]): LogLevel.LogLevel =>

@@ -9,7 +9,7 @@ import { Effect, Either, Option } from "effect"
 import { readableStateDir, writableStateDir } from "../config/StateDir.js"
 import { defaults, serveDefaults, setting } from "../config/Settings.js"
 import { Indexer } from "../indexer/Indexer.js"
-import { processAlive } from "../indexer/WriterLock.js"
+import { holderOf } from "../indexer/WriterLock.js"
 import { versionDir } from "../tree/Layout.js"
 import { checkUpstreamUrl } from "../sync/SyncConfig.js"
 import { parseFilters } from "../sync/SyncFilter.js"
@@ -25,9 +25,9 @@ const runningService = (pidfiles: ReadonlyArray<string>, stateDir: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    for (const file of pidfiles.flatMap((p) => [p, path.join(stateDir, path.basename(p))])) {
-      const pid = Number((yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => ""))).trim())
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) return pid
+    for (const file of new Set(pidfiles.flatMap((p) => [p, path.join(stateDir, path.basename(p))]))) {
+      const pid = yield* holderOf(fs, file)
+      if (pid !== undefined) return pid
     }
     return undefined
   })

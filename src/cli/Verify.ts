@@ -7,9 +7,9 @@ import { UsageError } from "./Failure.js"
 import { Command } from "@effect/cli"
 import { Effect } from "effect"
 import { Verifier } from "../inspect/Verifier.js"
+import { mib } from "../sync/Syncer.js"
 import { inspectOptions, resolveInspect } from "./List.js"
 
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
 
 export const verify = Command.make("verify", inspectOptions, (flags) =>
   Effect.gen(function* () {

@@ -11,7 +11,7 @@ import type { MirrorPush } from "../mirror/MirrorPush.js"
 import { readMirrorStatuses } from "../mirror/MirrorReport.js"
 import { Generations } from "../publish/Generations.js"
 import { Metrics } from "./Metrics.js"
-import { readiness } from "./Readiness.js"
+import { readiness, type ServiceReport } from "./Readiness.js"
 import { ServiceBoard } from "./ServiceBoard.js"
 
 export interface HealthSettings {
@@ -43,10 +43,13 @@ export const feedMetrics = (settings: () => HealthSettings) =>
         Effect.orElseSucceed(() => false)
       )
 
+    /** The readiness rule, for this report at this time. */
+    const readinessAt = (s: HealthSettings, report: ServiceReport | undefined, now: number) =>
+      Effect.map(catalogOnDisk(s.streamsDir), (onDisk) => readiness(report, onDisk, now, s.staleAfterMs))
+
     /** The readiness rule, now. */
     const ready = Effect.gen(function* () {
-      const s = settings()
-      return readiness(yield* board.latest, yield* catalogOnDisk(s.streamsDir), yield* Clock.currentTimeMillis, s.staleAfterMs)
+      return yield* readinessAt(settings(), yield* board.latest, yield* Clock.currentTimeMillis)
     })
 
     /** Every metric brought up to date, in the Prometheus text format. */
@@ -54,7 +57,7 @@ export const feedMetrics = (settings: () => HealthSettings) =>
       const s = settings()
       const report = yield* board.latest
       const now = yield* Clock.currentTimeMillis
-      yield* metrics.observeReport(report, yield* ready, now)
+      yield* metrics.observeReport(report, yield* readinessAt(s, report, now), now)
       const primary = report === undefined ? undefined : { generation: report.status.generation, at: report.status.committedAt ?? null }
       yield* metrics.observeMirrors(yield* readMirrorStatuses(s.mirrors, s.stateDir, primary, now).pipe(Effect.provide(context)))
       return yield* metrics.render

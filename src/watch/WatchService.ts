@@ -94,15 +94,23 @@ export const statusJson = (s: PublisherStatus, pid: number) =>
 
 export const statusFileName = "status.json"
 
-/** V8's full collection, if this Node lets a program ask for it (it does, through this flag, since long). */
-const collectGarbage = ((): (() => void) | undefined => {
-  try {
-    setFlagsFromString("--expose-gc")
-    return runInNewContext("gc") as () => void
-  } catch {
-    return undefined
+/**
+ * V8's full collection, if this Node lets a program ask for it (it does, through this flag, since long). Asked
+ * for at first use, not when the module loads: V8 keeps the flags in force when the build made its code cache,
+ * and a cache made with --expose-gc set is refused by every later start (0.3 s more for every command).
+ */
+let gc: (() => void) | null | undefined
+const collectGarbage = (): void => {
+  if (gc === undefined) {
+    try {
+      setFlagsFromString("--expose-gc")
+      gc = runInNewContext("gc") as () => void
+    } catch {
+      gc = null
+    }
   }
-})()
+  gc?.()
+}
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
 
@@ -278,7 +286,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             )
             // a full scan leaves its garbage (the tree's listing, every plan) in a heap that would otherwise stay
             // that large: collected at once, the service holds about what the file watcher holds
-            collectGarbage?.()
+            collectGarbage()
           })
 
         /** What the loop has to do now, if anything: decided without the lock, which only work takes. */

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Bundles the command line into one file and writes the launcher that runs it:
 //   dist/lxd-image-server.cjs         the launcher: the package's `bin`, and what the Debian package runs
-//   dist/lxd-image-server.bundle.cjs  the whole program (CommonJS, minified)
+//   dist/lxd-image-server.bundle.cjs  the whole program (CommonJS, whitespace and syntax minified)
 //   dist/lxd-image-server.bundle.cjs.cache  V8's code cache for it, made here by running it once
 // One file loads in about 0.27 s where the module tree takes 0.9 s; with the code cache, in 0.17 s.
+// Names are not minified, and not kept with esbuild's keepNames either: keepNames wraps every function made at
+// run time in a call that sets its name, and chokidar makes several per file it watches (10,000 versions: its
+// crawl took 6.7 s instead of 5.9 s). Unminified names cost 0.7 MB of bundle and nothing measurable at start.
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { chmodSync, rmSync, writeFileSync } from "node:fs"
@@ -21,8 +24,8 @@ await build({
   platform: "node",
   format: "cjs",
   target: "node20",
-  minify: true,
-  keepNames: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
   legalComments: "none",
   logLevel: "warning"
 })

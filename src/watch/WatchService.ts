@@ -35,7 +35,7 @@ import { Syncer } from "../sync/Syncer.js"
 import { syncOnInterval } from "../sync/SyncSchedule.js"
 import { startPageWriter, webRootOf } from "../page/PageWriter.js"
 import { waitBeforeNextLook } from "./Wake.js"
-import { type TreeEvent, watchTree } from "./Watcher.js"
+import { defaultWatchTree, type TreeEvent } from "./Watcher.js"
 import type { ServiceReport } from "../health/Readiness.js"
 
 /** What `watch` does after publishing: `[prune]` of the config file. */
@@ -132,7 +132,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         // the watcher crawls the tree (seconds, at 10,000 versions) while the rest starts and the state is read:
         // started first, and given its turn at once (a forked fiber otherwise waits for this one to pause)
         const events = yield* Queue.unbounded<TreeEvent>()
-        const watcher = yield* (options.events ?? watchTree)(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+        const watcher = yield* (options.events ?? defaultWatchTree())(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
         yield* Effect.yieldNow()
         const imagesPath = yield* indexer.imagesPathFor(options)
         yield* fs.makeDirectory(options.streamsDir, { recursive: true }).pipe(Effect.ignore)

@@ -1,0 +1,45 @@
+/**
+ * chokidar on a thread of its own: the program started from its launcher runs the launcher again as a worker
+ * thread that watches the images folder and posts the events; the service's stream ends if that thread dies.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Option, Stream } from "effect"
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type TreeEvent, watchTreeOnThread } from "../../src/watch/Watcher.js"
+import { binPath } from "../support/Bin.js"
+
+describe("the watcher thread", () => {
+  it.scopedLive("is the launcher run again: it tells when it is ready, then of what changes", () =>
+    Effect.gen(function* () {
+      const images = mkdtempSync(join(tmpdir(), "lis-thread-"))
+      mkdirSync(join(images, "debian"))
+      const seen: Array<TreeEvent> = []
+      const found = yield* watchTreeOnThread(binPath)(images).pipe(
+        Stream.tap((e) =>
+          Effect.sync(() => {
+            seen.push(e)
+            if (e._tag === "Ready") mkdirSync(join(images, "debian", "bookworm"))
+          })
+        ),
+        Stream.filter((e) => e._tag === "Changed" && e.path === "debian/bookworm"),
+        Stream.runHead,
+        Effect.timeout("20 seconds")
+      )
+      expect(Option.getOrUndefined(found)).toMatchObject({ _tag: "Changed", path: "debian/bookworm", kind: "addDir" })
+      // the folder there at the start is not told of: only the readiness came before the change
+      expect(seen.map((e) => e._tag)).toEqual(["Ready", "Changed"])
+    })
+  )
+
+  it.scopedLive("ends its stream when the thread dies, so that the service does not go on deaf", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "lis-thread-"))
+      const dying = join(dir, "dying.cjs")
+      writeFileSync(dying, "process.exit(3)\n")
+      const events = yield* watchTreeOnThread(dying)(dir).pipe(Stream.runCollect, Effect.timeout("20 seconds"))
+      expect(Chunk.toReadonlyArray(events)).toEqual([])
+    })
+  )
+})

@@ -1,4 +1,4 @@
-/** Entry point: runs the command line with the live platform layers, or, as a worker thread, the file watcher. Nothing else. */
+/** Entry point: runs the command line with the live platform layers. Nothing else. */
 import { ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -8,28 +8,22 @@ import { describeFailure, UsageError } from "./cli/Failure.js"
 import { withPlainConsole } from "./cli/PlainConsole.js"
 import { failureLine } from "./config/Logging.js"
 import { clearStatus } from "./progress/StatusLine.js"
-import { runAsWatcherThread } from "./watch/Watcher.js"
 
-// the launcher started again as the service's file-watcher thread watches; it reads no command line
-if (!runAsWatcherThread()) main()
-
-function main() {
-  cli(process.argv).pipe(
-    withPlainConsole,
-    // the CLI already printed usage errors; any other failure is one clear line, never a stack trace
-    Effect.catchAllCause((cause) =>
-      Effect.sync(() => {
-        // SIGTERM and SIGINT interrupt the program: a clean stop, exit 0
-        if (Cause.isInterruptedOnly(cause)) return
-        const failure = Cause.squash(cause)
-        // bad command-line input: exit 2, as usage errors do by convention
-        process.exitCode = failure instanceof UsageError || ValidationError.isValidationError(failure) ? 2 : 1
-        if (ValidationError.isValidationError(failure)) return
-        clearStatus()
-        process.stderr.write(`${failureLine(describeFailure(failure))}\n`)
-      })
-    ),
-    Effect.provide(NodeContext.layer),
-    NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
-  )
-}
+cli(process.argv).pipe(
+  withPlainConsole,
+  // the CLI already printed usage errors; any other failure is one clear line, never a stack trace
+  Effect.catchAllCause((cause) =>
+    Effect.sync(() => {
+      // SIGTERM and SIGINT interrupt the program: a clean stop, exit 0
+      if (Cause.isInterruptedOnly(cause)) return
+      const failure = Cause.squash(cause)
+      // bad command-line input: exit 2, as usage errors do by convention
+      process.exitCode = failure instanceof UsageError || ValidationError.isValidationError(failure) ? 2 : 1
+      if (ValidationError.isValidationError(failure)) return
+      clearStatus()
+      process.stderr.write(`${failureLine(describeFailure(failure))}\n`)
+    })
+  ),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
+)

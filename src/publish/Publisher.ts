@@ -14,6 +14,7 @@ import type { Compat } from "../simplestreams/Compat.js"
 import type { Product } from "../simplestreams/Streams.js"
 import { type FileIdentity, justIdentity, sameIdentities } from "../tree/Identity.js"
 import { planFiles, type Refusal, refusal, versionDir } from "../tree/Layout.js"
+import { versionKeyOf } from "../tree/VersionKey.js"
 import type { FoundPlan, VersionScan } from "../tree/Scanner.js"
 import { keepsImage, sameImageRefusal } from "./ImagePrecedence.js"
 
@@ -122,11 +123,6 @@ const lastModified = (plan: FoundPlan, now: number): number =>
 
 const sameHashed = (a: HashedVersion, b: HashedVersion): boolean => a === b || JSON.stringify(a) === JSON.stringify(b)
 
-/** The version folder a path below the images folder belongs to, or undefined for a path above one. */
-export const versionKeyOf = (path: string): string | undefined => {
-  const segments = path.split("/")
-  return segments.length >= 5 ? segments.slice(0, 5).join("/") : undefined
-}
 
 const productKeyOf = (key: string): string => key.split("/").slice(0, 4).join(":")
 

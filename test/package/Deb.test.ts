@@ -103,7 +103,7 @@ describe.skipIf(!ready)("the Debian package", () => {
       const passwd = inRoot("getent", "passwd", "lxdadm").trim().split(":")
       expect([passwd[0], passwd[5], passwd[6]]).toEqual(["lxdadm", "/home/lxdadm", "/bin/sh"])
       expect(statSync(join(root, "home/lxdadm/.ssh")).mode & 0o777).toBe(0o700)
-      for (const f of ["lib/systemd/system/lxd-image-server.service", "etc/lxd-image-server/config.toml", "usr/share/man/man1/lxd-image-server.1.gz", "etc/logrotate.d/lxd-image-server", "etc/nginx/sites-available/lxd-image-server.conf", "etc/nginx/ssl/lxd-image-server.crt", "usr/share/bash-completion/completions/lxd-image-server", "usr/share/zsh/vendor-completions/_lxd-image-server"]) {
+      for (const f of ["lib/systemd/system/lxd-image-server.service", "etc/lxd-image-server/config.toml", "usr/share/man/man1/lxd-image-server.1.gz", "etc/logrotate.d/lxd-image-server", "etc/nginx/sites-available/lxd-image-server.conf", "etc/nginx/ssl/lxd-image-server.crt", "usr/share/bash-completion/completions/lxd-image-server", "usr/share/zsh/vendor-completions/_lxd-image-server", "usr/lib/lxd-image-server/lxd-image-server.watcher.cjs"]) {
         expect(existsSync(join(root, f)), f).toBe(true)
       }
       expect(readlinkSync(join(root, "etc/nginx/sites-enabled/lxd-image-server.conf"))).toBe("/etc/nginx/sites-available/lxd-image-server.conf")

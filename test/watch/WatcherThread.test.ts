@@ -1,22 +1,25 @@
 /**
- * chokidar on a thread of its own: the program started from its launcher runs the launcher again as a worker
- * thread that watches the images folder and posts the events; the service's stream ends if that thread dies.
+ * chokidar on a thread of its own: the program run from its launcher starts the watcher's bundle beside it as a
+ * worker thread, which watches the images folder and posts the events; the service's stream ends if that thread
+ * dies.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Option, Stream } from "effect"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { type TreeEvent, watchTreeOnThread } from "../../src/watch/Watcher.js"
+import { dirname, join } from "node:path"
+import { type TreeEvent, watcherThreadFile, watchTreeOnThread } from "../../src/watch/Watcher.js"
 import { binPath } from "../support/Bin.js"
 
+const entry = join(dirname(binPath), watcherThreadFile)
+
 describe("the watcher thread", () => {
-  it.scopedLive("is the launcher run again: it tells when it is ready, then of what changes", () =>
+  it.scopedLive("is the bundle the build writes beside the launcher: it tells when it is ready, then of what changes", () =>
     Effect.gen(function* () {
       const images = mkdtempSync(join(tmpdir(), "lis-thread-"))
       mkdirSync(join(images, "debian"))
       const seen: Array<TreeEvent> = []
-      const found = yield* watchTreeOnThread(binPath)(images).pipe(
+      const found = yield* watchTreeOnThread(entry)(images).pipe(
         Stream.tap((e) =>
           Effect.sync(() => {
             seen.push(e)

@@ -1,11 +1,10 @@
 // Part B: many tiny versions. At one scale: update, chokidar alone, watch's cold start, warm restart,
 // one-version publishes (latency and CPU) and memory. A step that fails (a timeout, a refusal) is reported and
 // the steps that do not need it still run.
-import { randomFillSync } from "node:crypto"
 import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { addImage, runAdd } from "./add.mjs"
-import { makeTinyTree, publishKey, publishName, sharedMetadata } from "./trees.mjs"
+import { makeTinyTree, publishKey, publishName, sharedMetadata, squashfsLike } from "./trees.mjs"
 import { catalogImages, listedRootfs, runUpdate } from "./update.mjs"
 import { BenchError, cpuSeconds, fmt, line, memory, repeat, sleep, stats, verdict } from "./util.mjs"
 import { reconciledLine, runChokidarAlone, startWatch, waitCatalog } from "./watch.mjs"
@@ -191,7 +190,7 @@ export const partB = async (base, n) => {
   const metaBytes = readFileSync(shared)
   const writeVersion = (dir) => {
     mkdirSync(dir)
-    writeFileSync(join(dir, "rootfs.squashfs"), randomFillSync(Buffer.alloc(4096)))
+    writeFileSync(join(dir, "rootfs.squashfs"), squashfsLike(Buffer.alloc(4096)))
     if (meta === "link") linkSync(shared, join(dir, "lxd.tar.xz"))
     else writeFileSync(join(dir, "lxd.tar.xz"), metaBytes) // metadata last, as an upload finishes
   }

@@ -1,7 +1,7 @@
 // The trees the bench runs on, made once and kept under BENCH_DIR.
 import { execFileSync } from "node:child_process"
 import { randomFillSync } from "node:crypto"
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs"
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import { MiB } from "./util.mjs"
 
@@ -19,12 +19,32 @@ export const sharedMetadata = (base) => {
   return target
 }
 
+/**
+ * Random bytes that pass for a squashfs of `size` bytes where the hasher looks (the magic `hsqs` at 0, and
+ * `bytes_used` at 40): `update` and `watch` refuse a rootfs.squashfs that does not start like one.
+ */
+export const squashfsLike = (buffer, size = buffer.length) => {
+  randomFillSync(buffer)
+  buffer.write("hsqs", 0, "latin1")
+  buffer.writeBigUInt64LE(BigInt(size), 40)
+  return buffer
+}
+
+const startsLikeSquashfs = (file) => {
+  const head = Buffer.alloc(4)
+  const fd = openSync(file, "r")
+  readSync(fd, head, 0, 4, 0)
+  closeSync(fd)
+  return head.toString("latin1") === "hsqs"
+}
+
 const randomFile = (target, size) => {
-  if (existsSync(target) && statSync(target).size === size) return
+  if (existsSync(target) && statSync(target).size === size && startsLikeSquashfs(target)) return
   const fd = openSync(target, "w")
   const chunk = Buffer.alloc(Math.min(size, 4 * MiB))
   for (let left = size; left > 0; left -= chunk.length) {
-    randomFillSync(chunk)
+    if (left === size) squashfsLike(chunk, size)
+    else randomFillSync(chunk)
     writeSync(fd, chunk, 0, Math.min(left, chunk.length))
   }
   closeSync(fd)
@@ -56,7 +76,7 @@ export const publishKey = (products, k) => join(productPath(Math.floor((k * prod
 
 /**
  * Part B: `n` tiny versions over ceil(n/10) products `os{j}/r/amd64/default`, each a copy (or a hard link,
- * `meta` = "link") of one small xz metadata tarball and a 4 KiB random rootfs.squashfs. Made with sync calls in
+ * `meta` = "link") of one small xz metadata tarball and a 4 KiB random rootfs.squashfs (`squashfsLike`). Made with sync calls in
  * this process; a marker written last says the tree is whole, so an interrupted build is made again.
  */
 export const makeTinyTree = (base, n, meta) => {
@@ -64,7 +84,7 @@ export const makeTinyTree = (base, n, meta) => {
   const images = join(root, "images")
   const products = Math.ceil(n / versionsPerProduct)
   const marker = join(root, "tree-complete.json")
-  const expected = JSON.stringify({ n, meta, products, versionsPerProduct })
+  const expected = JSON.stringify({ n, meta, products, versionsPerProduct, rootfs: "squashfs-like" })
   const shared = sharedMetadata(base)
   if (existsSync(marker) && readFileSync(marker, "utf8") === expected) {
     cleanPublished(images, products)
@@ -80,7 +100,7 @@ export const makeTinyTree = (base, n, meta) => {
     for (let i = 0; i < versionsPerProduct && made < n; i++, made++) {
       const v = join(product, versionName(i))
       mkdirSync(v)
-      writeFileSync(join(v, "rootfs.squashfs"), randomFillSync(rootfs))
+      writeFileSync(join(v, "rootfs.squashfs"), squashfsLike(rootfs))
       if (meta === "link") linkSync(shared, join(v, "lxd.tar.xz"))
       else writeFileSync(join(v, "lxd.tar.xz"), metaBytes)
     }

@@ -20,8 +20,10 @@ export interface HashJob {
   /** Also the file's own sha256. */
   readonly own: boolean
   /**
-   * Refuse a file cut short whose format tells its length (a squashfs, an xz file): what is published must be
-   * whole. `verify` leaves it off, to report the sizes and hashes that differ.
+   * Refuse a file that is not what its name says (no squashfs, qcow2, xz, gzip or zstd magic at its start:
+   * looked at before anything is hashed), or that is cut short where its format tells its length (a squashfs,
+   * an xz file): what is published must be whole. `verify` leaves it off, to report the sizes and hashes that
+   * differ.
    */
   readonly whole?: boolean | undefined
 }
@@ -72,9 +74,26 @@ export class HashError extends Data.TaggedError("HashError")<{
  */
 const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync }, chunk) => {
   const CANCELLED = -1
+  const head = Buffer.alloc(48)
+  // a file that is not what its name says (50 GB of zeros named rootfs.squashfs): refused before it is read,
+  // by the magic its format starts with; a name no format is known by is not looked at
+  const magics = [
+    [/[.]squashfs$/, "68737173", "a squashfs (it does not start with hsqs)"],
+    [/([.]qcow2|^disk-kvm[.]img)$/, "514649fb", "a qcow2 disk (it does not start with the qcow2 magic QFI)"],
+    [/[.]xz$/, "fd377a585a00", "an xz file (it does not start with its magic bytes)"],
+    [/[.]gz$/, "1f8b", "a gzip file (it does not start with its magic bytes)"],
+    [/[.]zst$/, "28b52ffd", "a zstd file (it does not start with its magic bytes)"]
+  ]
+  const startsRight = (fd, file) => {
+    const name = file.slice(file.lastIndexOf("/") + 1)
+    const format = magics.find(([re]) => re.test(name))
+    if (format === undefined) return
+    const want = format[1].length / 2
+    const n = readSync(fd, head, 0, want, 0)
+    if (n < want || head.toString("hex", 0, want) !== format[1]) throw new Error("not " + format[2])
+  }
   // a file cut short (a copy stopped by a full disk, with its final name) whose format says how long it is:
   // a squashfs's superblock gives its bytes (at 40, after the magic "hsqs"); an xz stream ends with "YZ" (or with zero padding, which says nothing)
-  const head = Buffer.alloc(48)
   const whole = (fd, file, size) => {
     const at = (n, position) => readSync(fd, head, 0, n, position)
     if (/[.]squashfs$/.test(file) && size >= 48 && at(48, 0) === 48 && head.toString("latin1", 0, 4) === "hsqs") {
@@ -93,6 +112,7 @@ const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync 
     try {
       const st = fstatSync(fd)
       identities.push({ path: file, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs })
+      if (checked) startsRight(fd, file)
       for (let chunks = 1; ; chunks++) {
         if (stopped()) return CANCELLED
         // a file deleted while it is read (its version removed during the hash of a big rootfs) is not read on

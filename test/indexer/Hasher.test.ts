@@ -195,4 +195,33 @@ describe("Hasher (worker pool)", () => {
       }
     }))
 
+  it.scoped("refuses a file that is not what its name says, before hashing it, on a worker and on this thread, when asked", () =>
+    Effect.gen(function* () {
+      const hasher = yield* makeHasher({ workers: 1 })
+      const zeros = Buffer.alloc(300_000)
+      const cases = [
+        ["rootfs.squashfs", /^not a squashfs \(it does not start with hsqs\)$/],
+        ["disk.qcow2", /^not a qcow2 disk/],
+        ["disk-kvm.img", /^not a qcow2 disk/],
+        ["root.tar.xz", /^not an xz file/],
+        ["image.tar.gz", /^not a gzip file/],
+        ["image.tar.zst", /^not a zstd file/]
+      ] as const
+      for (const [name, reason] of cases) {
+        const file = join(tempDir(), name)
+        writeFileSync(file, zeros)
+        expect(hashHereNow({ file, heads: [], own: true, whole: true }), name).toEqual(Either.left(expect.objectContaining({ path: file, reason: expect.stringMatching(reason) })))
+        expect(yield* Effect.flip(hasher.hash({ file, heads: [], own: true, whole: true }, 0)), name).toEqual(expect.objectContaining({ path: file, reason: expect.stringMatching(reason) }))
+        // verify asks for no such check
+        expect(Either.isRight(hashHereNow({ file, heads: [], own: true })), name).toBe(true)
+      }
+      // a name no format is known by is hashed as it is; so is a file that starts as its name says
+      const other = join(tempDir(), "notes.txt")
+      writeFileSync(other, zeros)
+      expect(Either.isRight(hashHereNow({ file: other, heads: [], own: true, whole: true }))).toBe(true)
+      const qcow2 = join(tempDir(), "vm.qcow2")
+      writeFileSync(qcow2, Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb]), zeros]))
+      expect(Either.isRight(hashHereNow({ file: qcow2, heads: [], own: true, whole: true }))).toBe(true)
+    }))
+
 })

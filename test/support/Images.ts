@@ -132,6 +132,18 @@ export const writeRootTarXz = (target: string, seed = "1"): void =>
     execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@1704103200", "-cJf", target, "-C", root, "."])
   )
 
+/**
+ * The start of a squashfs that is `size` bytes long, as the hasher looks at it: the magic `hsqs`, and
+ * `bytes_used` (at 40) no more than the file holds. For big or slowly written rootfs files whose bytes do not
+ * matter, without running mksquashfs.
+ */
+export const squashfsHead = (size: number): Buffer => {
+  const head = Buffer.alloc(96)
+  head.write("hsqs", 0, "latin1")
+  head.writeBigUInt64LE(BigInt(size), 40)
+  return head
+}
+
 /** A qcow2-like VM disk: the qcow2 magic `QFI\xfb` and some bytes. */
 export const writeQcow2 = (target: string, seed = "1", size = 4096): void => {
   mkdirSync(dirname(target), { recursive: true })

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from "node:child_process"
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import { binPath, runBin } from "../support/Bin.js"
-import { tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
+import { squashfsHead, tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
 import { haveRoot, haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot } from "../support/Tree.js"
 import { publishedVersions, readCatalog, sleep, startWatch, waitFor, type WatchProcess, type WatchStart } from "../support/WatchProcess.js"
@@ -29,9 +29,11 @@ const published = (w: WebRoot, v: string, k = key) => publishedVersions(w).inclu
 const update = (w: WebRoot) => runBin(["--log-file", join(w.root, "u.log"), "--config", join(w.root, "none.toml"), "update", "--img-dir", w.images, "--streams-dir", w.streams])
 /** Bytes this process has read through read(2) so far, page cache or not. */
 const bytesRead = (pid: number) => Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, "utf8"))![1])
-const sparse = (target: string, size: number, seed: string) => {
+/** A big sparse file: a squashfs's start (unless `head` is false), `seed` after it and at the end, zeros between. */
+const sparse = (target: string, size: number, seed: string, head = true) => {
   const fd = openSync(target, "w")
-  writeSync(fd, seed, 0)
+  if (head) writeSync(fd, squashfsHead(size), 0, 96, 0)
+  writeSync(fd, seed, 96)
   writeSync(fd, seed, size - seed.length)
   closeSync(fd)
 }
@@ -86,7 +88,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("hostile uploads", () => 
     }
     await waitFor("update to read into the rootfs", readingPast, 30_000)
     const fd = openSync(rootfs, "r+")
-    writeSync(fd, "new bytes", 0)
+    writeSync(fd, "new bytes", 96)
     closeSync(fd)
     expect(await exited, stderr).toBe(0)
     const items = readCatalog(w)!.images.products["debian:bookworm:amd64:default"]!.versions["20240101_10:00"]!.items
@@ -130,6 +132,30 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("hostile uploads", () => 
     await waitFor("the next upload", () => published(w, "20240103_10:00"), 30_000)
     expect(published(w, "20240102_10:00")).toBe(false)
     expect(bytesRead(pid) - start, "bytes read").toBeLessThan(8 * 2 ** 30)
+  }, 90_000)
+
+  it("refuses a rootfs that is not what its name says before reading it: 64 GiB of zeros named rootfs.squashfs", async () => {
+    const w = makeWebRoot()
+    addContainer(w, `${key}/20240101_10:00`, "a")
+    const watch = watchOn(w)
+    await waitFor("the first version", () => published(w, "20240101_10:00"))
+    const pid = watch.child.pid!
+    const start = bytesRead(pid)
+    const zeros = w.version(`${key}/20240102_10:00`)
+    mkdirSync(zeros, { recursive: true })
+    sparse(join(zeros, "rootfs.squashfs"), 64 * 2 ** 30, "zeros", false)
+    writeMetadataTarball(join(zeros, "lxd.tar.xz"))
+    await waitFor("the refusal", () => watch.log().includes("not a squashfs (it does not start with hsqs)"), 30_000)
+    expect(watch.log()).toMatch(new RegExp(`WARN .*${key}/20240102_10:00/rootfs.squashfs.*not a squashfs`))
+    addContainer(w, `${key}/20240103_10:00`, "c")
+    await waitFor("the next upload", () => published(w, "20240103_10:00"), 30_000)
+    expect(published(w, "20240102_10:00")).toBe(false)
+    expect(bytesRead(pid) - start, "bytes read").toBeLessThan(64 * 2 ** 20)
+    // update refuses it the same way, and exits 0 with the rest published
+    const u = update(w)
+    expect(u.code, u.stderr).toBe(0)
+    expect(u.stderr).toContain("not a squashfs")
+    expect(publishedVersions(w)).toEqual([`${key}/20240101_10:00`, `${key}/20240103_10:00`])
   }, 90_000)
 
   it("refuses a symlinked version folder, and never publishes a hidden staging folder under any name", async () => {

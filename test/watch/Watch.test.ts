@@ -9,7 +9,7 @@ import { createHash } from "node:crypto"
 import { appendFileSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import { runBin } from "../support/Bin.js"
-import { metadataYaml, tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
+import { metadataYaml, squashfsHead, tempDir, writeMetadataTarball, writeSquashfs } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { addContainer, makeWebRoot, type WebRoot, writeSha256Sums } from "../support/Tree.js"
 import { publishedVersions, readCatalog, sleep, startReader, startWatch, waitFor, type WatchProcess, type WatchStart } from "../support/WatchProcess.js"
@@ -135,7 +135,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     await waitFor("the watcher", () => watch.log().includes("watching"))
     const src = tempDir()
     writeMetadataTarball(join(src, "up", "lxd.tar.xz"))
-    writeFileSync(join(src, "up", "rootfs.squashfs"), Buffer.alloc(3 * 1024 * 1024, 1))
+    writeFileSync(join(src, "up", "rootfs.squashfs"), Buffer.concat([squashfsHead(3 * 1024 * 1024), Buffer.alloc(3 * 1024 * 1024 - 96, 1)]))
     mkdirSync(w.version(key), { recursive: true })
     execFileSync("rsync", ["-a", "--bwlimit=1000", `${join(src, "up")}/`, `${w.version(`${key}/20240101_10:00`)}/`])
     await waitFor("the rsynced version", () => published(w, "20240101_10:00"))
@@ -246,7 +246,8 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     mkdirSync(big, { recursive: true })
     writeMetadataTarball(join(big, "lxd.tar.xz"))
     const fd = openSync(join(big, "rootfs.squashfs"), "w")
-    for (let i = 0; i < 64; i++) writeSync(fd, Buffer.alloc(8 * 1024 * 1024, i)) // 512 MiB: hashing takes a while
+    writeSync(fd, squashfsHead(512 * 1024 * 1024))
+    for (let i = 0; i < 64; i++) writeSync(fd, Buffer.alloc(8 * 1024 * 1024 - (i === 63 ? 96 : 0), i)) // 512 MiB: hashing takes a while
     closeSync(fd)
     await waitFor("hashing to start", () => first.log().includes(`event add ${key}/20240102_10:00/rootfs.squashfs`))
     await sleep(700)

@@ -123,7 +123,6 @@ const lastModified = (plan: FoundPlan, now: number): number =>
 
 const sameHashed = (a: HashedVersion, b: HashedVersion): boolean => a === b || JSON.stringify(a) === JSON.stringify(b)
 
-
 const productKeyOf = (key: string): string => key.split("/").slice(0, 4).join(":")
 
 export class Publisher {

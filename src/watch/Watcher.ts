@@ -49,7 +49,11 @@ export const watchTreeOnThread = (entry: string) => (imagesDir: string): Stream.
         Effect.sync(() => {
           const worker = new Worker(entry, { workerData: { imagesDir }, argv: [] })
           worker.on("message", (e: PlainTreeEvent) => void emit.single(treeEvent(e)))
-          worker.once("error", () => void emit.end())
+          // what killed it is said (as events lost, in the log) before the stream ends
+          worker.once("error", (e) => {
+            void emit.single(TreeEvent.Lost({ reason: `its thread failed: ${e instanceof Error ? e.message : String(e)}` }))
+            void emit.end()
+          })
           worker.once("exit", () => void emit.end())
           return worker
         }),

@@ -43,6 +43,11 @@ describe("the watcher thread", () => {
       writeFileSync(dying, "process.exit(3)\n")
       const events = yield* watchTreeOnThread(dying)(dir).pipe(Stream.runCollect, Effect.timeout("20 seconds"))
       expect(Chunk.toReadonlyArray(events)).toEqual([])
+      // a thread that throws: what killed it comes first, as events lost
+      const failing = join(dir, "failing.cjs")
+      writeFileSync(failing, 'throw new Error("no watches left")\n')
+      const told = yield* watchTreeOnThread(failing)(dir).pipe(Stream.runCollect, Effect.timeout("20 seconds"))
+      expect(Chunk.toReadonlyArray(told)).toEqual([expect.objectContaining({ _tag: "Lost", reason: "its thread failed: no watches left" })])
     })
   )
 })

@@ -105,14 +105,16 @@ const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync 
     }
     return size
   }
-  const stream = (file, hashes, stopped, counted, identities, checked) => {
+  // \`checked\`: the whole-file checks; \`named\`: also the magic its name promises (not for a metadata tarball,
+  // which the metadata reader refuses first, with a better reason)
+  const stream = (file, hashes, stopped, counted, identities, checked, named) => {
     if (stopped()) return CANCELLED
     const fd = openSync(file, "r")
     let size = 0
     try {
       const st = fstatSync(fd)
       identities.push({ path: file, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs })
-      if (checked) startsRight(fd, file)
+      if (checked && named) startsRight(fd, file)
       for (let chunks = 1; ; chunks++) {
         if (stopped()) return CANCELLED
         // a file deleted while it is read (its version removed during the hash of a big rootfs) is not read on
@@ -142,7 +144,7 @@ const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync 
       }
       const headShas = combined.map((h) => h.copy().digest("hex"))
       const ownHash = own ? createHash("sha256") : undefined
-      const size = stream((current = file), ownHash ? [ownHash, ...combined] : combined, stopped, own ? counted : undefined, identities, checked)
+      const size = stream((current = file), ownHash ? [ownHash, ...combined] : combined, stopped, own ? counted : undefined, identities, checked, true)
       if (size === CANCELLED) return { cancelled: true }
       return { ok: true, own: ownHash && ownHash.digest("hex"), combined: combined.map((h) => h.digest("hex")), headShas, headSizes, size, identities }
     } catch (e) {

@@ -79,7 +79,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     const rootfs = join(v, "rootfs.squashfs")
     const fd = openSync(rootfs, "w")
     for (let i = 0; i < 12; i++) {
-      writeSync(fd, Buffer.alloc(64 * 1024, i))
+      writeSync(fd, i === 0 ? Buffer.concat([squashfsHead(12 * 64 * 1024), Buffer.alloc(64 * 1024 - 96)]) : Buffer.alloc(64 * 1024, i))
       await sleep(250) // a pause shorter than the settle window
       expect(published(w, "20240101_10:00")).toBe(false)
     }

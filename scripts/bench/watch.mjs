@@ -5,6 +5,9 @@ import { join } from "node:path"
 import { bin, chokidarAlone } from "./paths.mjs"
 import { BenchError, sleep, track, until } from "./util.mjs"
 
+/** The log line that says the file watcher is ready (with --verbose): the reconcile after it is the one that counts. */
+export const readyLine = /DEBUG the file watcher is ready/
+
 /** The log line of a finished reconcile (with --verbose). */
 export const reconciledLine = /reconciled (\d+) versions in ([\d.]+) s \((\d+) hashed, (\d+) from the hash cache\)/
 

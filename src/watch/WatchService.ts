@@ -362,6 +362,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           Effect.gen(function* () {
             const t = yield* now
             if (event._tag === "Ready") {
+              yield* Effect.logDebug("the file watcher is ready: every folder is watched")
               ready = true
               treeDueAt = t
               return

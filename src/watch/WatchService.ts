@@ -8,8 +8,6 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
-import { setFlagsFromString } from "node:v8"
-import { runInNewContext } from "node:vm"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
 import { catalogVersionDirs } from "../indexer/Catalog.js"
 import { CatalogStore } from "../indexer/CatalogStore.js"
@@ -35,6 +33,7 @@ import type { SyncTarget } from "../sync/SyncConfig.js"
 import { Syncer } from "../sync/Syncer.js"
 import { syncOnInterval } from "../sync/SyncSchedule.js"
 import { startPageWriter, webRootOf } from "../page/PageWriter.js"
+import { collectGarbage } from "../process/CollectGarbage.js"
 import { waitBeforeNextLook } from "./Wake.js"
 import { defaultWatchTree, type TreeEvent } from "./Watcher.js"
 import type { ServiceReport } from "../health/Readiness.js"
@@ -94,24 +93,6 @@ export const statusJson = (s: PublisherStatus, pid: number) =>
   )}\n`
 
 export const statusFileName = "status.json"
-
-/**
- * V8's full collection, if this Node lets a program ask for it (it does, through this flag, since long). Asked
- * for at first use, not when the module loads: V8 keeps the flags in force when the build made its code cache,
- * and a cache made with --expose-gc set is refused by every later start (0.3 s more for every command).
- */
-let gc: (() => void) | null | undefined
-const collectGarbage = (): void => {
-  if (gc === undefined) {
-    try {
-      setFlagsFromString("--expose-gc")
-      gc = runInNewContext("gc") as () => void
-    } catch {
-      gc = null
-    }
-  }
-  gc?.()
-}
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
 

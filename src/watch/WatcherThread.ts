@@ -2,9 +2,8 @@
  * The entry of the file watcher's thread (bundled alone as `dist/lxd-image-server.watcher.cjs`): watches the
  * folder its worker data names and posts each event to the service.
  */
-import { setFlagsFromString } from "node:v8"
-import { runInNewContext } from "node:vm"
 import { parentPort, workerData } from "node:worker_threads"
+import { collectGarbage } from "../process/CollectGarbage.js"
 import { startTreeWatch } from "./TreeWatch.js"
 
 const port = parentPort
@@ -18,12 +17,3 @@ startTreeWatch(imagesDir, (event) => {
 // the thread lives until the service ends it, also once chokidar has nothing left to watch (the images folder
 // removed: the service's next look says so, and why)
 port.on("message", () => undefined)
-
-function collectGarbage() {
-  try {
-    setFlagsFromString("--expose-gc")
-    ;(runInNewContext("gc") as () => void)()
-  } catch {
-    // a Node without it: V8 collects in its own time
-  }
-}

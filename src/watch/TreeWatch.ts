@@ -3,8 +3,9 @@
  * run on the service's thread (`watchTree`) or on a thread of its own (`WatcherThread.ts`). Imports nothing but
  * chokidar and a pure rule, so that the thread's bundle loads in milliseconds.
  */
-import { watch } from "chokidar"
-import { relative, sep } from "node:path"
+import { type FSWatcher, watch } from "chokidar"
+import { readdirSync } from "node:fs"
+import { join, relative, sep } from "node:path"
 import { versionKeyOf } from "../tree/VersionKey.js"
 
 /** An event as the watcher tells it: plain data, the same on either side of a thread. */
@@ -15,6 +16,36 @@ export type PlainTreeEvent =
 
 /** A new folder above version level is read and watched again this long after chokidar first told of it. */
 const lookAgainAfterMs = 1000
+
+/** The levels of folders above the version folders: os, release, arch, variant. */
+const foldersAboveVersions = 4
+
+/**
+ * The folders down to version level that chokidar's first crawl did not see. chokidar reads a folder's listing,
+ * then watches it: a folder made in between (an upload racing the crawl) is never told of, nor anything under it,
+ * until the folder it is in changes again. Read once the crawl is done, when every folder it saw is watched.
+ */
+const unseenFolders = (watcher: FSWatcher, imagesDir: string): Array<string> => {
+  const seen = watcher.getWatched()
+  const unseen: Array<string> = []
+  const look = (dir: string, depth: number) => {
+    const known = new Set(seen[dir] ?? [])
+    let entries
+    try {
+      entries = readdirSync(dir, { withFileTypes: true })
+    } catch {
+      return // gone meanwhile: its removal is told of
+    }
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue
+      const folder = join(dir, entry.name)
+      if (!known.has(entry.name)) unseen.push(folder)
+      else if (depth < foldersAboveVersions) look(folder, depth + 1)
+    }
+  }
+  look(imagesDir, 0)
+  return unseen
+}
 
 /** chokidar over `imagesDir`, telling `send` of each event; returns what stops it. */
 export const startTreeWatch = (imagesDir: string, send: (event: PlainTreeEvent) => void): (() => Promise<void>) => {
@@ -39,7 +70,11 @@ export const startTreeWatch = (imagesDir: string, send: (event: PlainTreeEvent) 
     }
   })
   watcher.on("error", (e) => send({ _tag: "Lost", reason: e instanceof Error ? e.message : String(e) }))
-  watcher.on("ready", () => send({ _tag: "Ready" }))
+  watcher.on("ready", () => {
+    send({ _tag: "Ready" })
+    // added as new folders: told of (`addDir`, then what is in them), then watched
+    for (const folder of unseenFolders(watcher, imagesDir)) watcher.add(folder, undefined, true)
+  })
   return () => {
     for (const timer of again.values()) clearTimeout(timer)
     return watcher.close()

@@ -26,10 +26,10 @@ const foldersAboveVersions = 4
  * until the folder it is in changes again. Read once the crawl is done, when every folder it saw is watched.
  */
 const unseenFolders = (watcher: FSWatcher, imagesDir: string): Array<string> => {
-  const seen = watcher.getWatched()
   const unseen: Array<string> = []
   const look = (dir: string, depth: number) => {
-    const known = new Set(seen[dir] ?? [])
+    // chokidar's own record of each folder's entries (`getWatched()` copies and sorts all of it, files too)
+    const known = watcher._watched.get(dir)
     let entries
     try {
       entries = readdirSync(dir, { withFileTypes: true })
@@ -39,7 +39,7 @@ const unseenFolders = (watcher: FSWatcher, imagesDir: string): Array<string> => 
     for (const entry of entries) {
       if (!entry.isDirectory()) continue
       const folder = join(dir, entry.name)
-      if (!known.has(entry.name)) unseen.push(folder)
+      if (known?.has(entry.name) !== true) unseen.push(folder)
       else if (depth < foldersAboveVersions) look(folder, depth + 1)
     }
   }
@@ -72,8 +72,13 @@ export const startTreeWatch = (imagesDir: string, send: (event: PlainTreeEvent) 
   watcher.on("error", (e) => send({ _tag: "Lost", reason: e instanceof Error ? e.message : String(e) }))
   watcher.on("ready", () => {
     send({ _tag: "Ready" })
-    // added as new folders: told of (`addDir`, then what is in them), then watched
-    for (const folder of unseenFolders(watcher, imagesDir)) watcher.add(folder, undefined, true)
+    // a second later, not beside the service's first reconcile: what is missed till then is told of all the
+    // same, as each missed folder is added as new (`addDir`, then every file in it), then watched
+    const look = setTimeout(() => {
+      again.delete(imagesDir)
+      if (!watcher.closed) for (const folder of unseenFolders(watcher, imagesDir)) watcher.add(folder, undefined, true)
+    }, lookAgainAfterMs)
+    again.set(imagesDir, look)
   })
   return () => {
     for (const timer of again.values()) clearTimeout(timer)

@@ -146,8 +146,11 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
     const listNow = (realRoot: string, dir: string, rel: string, refusals: Array<Refusal>): Array<Entry> => {
       const dirents = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))
       const entries: Array<Entry> = []
+      // `path.join(dir, name)` for a normalized `dir` (the scan's are): its normalizing cost 0.1 s a scan at
+      // 10,000 versions
+      const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep
       for (const dirent of dirents) {
-        const full = path.join(dir, dirent.name)
+        const full = prefix + dirent.name
         const relName = rel ? `${rel}/${dirent.name}` : dirent.name
         const symlink = dirent.isSymbolicLink()
         if (symlink && dirent.name.startsWith(".")) continue
@@ -261,7 +264,7 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
             }
           }
         }
-        yield* Effect.promise(() => walk(imagesDir, []))
+        yield* Effect.promise(() => walk(path.normalize(imagesDir), []))
         const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
         plans.sort((a, b) => byPath(versionDir(a.ref), versionDir(b.ref)))
         refusals.sort((a, b) => byPath(a.path, b.path))

@@ -23,7 +23,7 @@ const foldersAboveVersions = 4
 /**
  * The folders down to version level that chokidar's first crawl did not see. chokidar reads a folder's listing,
  * then watches it: a folder made in between (an upload racing the crawl) is never told of, nor anything under it,
- * until the folder it is in changes again. Read once the crawl is done, when every folder it saw is watched.
+ * until the folder it is in changes again. Looked for after the crawl, when every folder it saw is watched.
  */
 const unseenFolders = (watcher: FSWatcher, imagesDir: string): Array<string> => {
   const unseen: Array<string> = []

@@ -79,14 +79,36 @@ export type Index = typeof Index.Type
 /** JSON text with object keys sorted at every depth: the same catalog always gives the same bytes. */
 export const canonicalJson = (value: unknown): string => `${JSON.stringify(sortKeys(value), null, 2)}\n`
 
+/**
+ * `value` with the keys of every object in sorted order. What is in that order already is not copied: a
+ * catalog's objects mostly are (a restart encodes every product; copying all of them was 0.15 s at 10,000
+ * versions).
+ */
 const sortKeys = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(sortKeys)
+  if (Array.isArray(value)) {
+    let copy: Array<unknown> | undefined
+    for (let i = 0; i < value.length; i++) {
+      const sorted = sortKeys(value[i])
+      if (sorted !== value[i]) (copy ??= value.slice())[i] = sorted
+    }
+    return copy ?? value
+  }
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])])
-    )
+    const record = value as Record<string, unknown>
+    const keys = Object.keys(record)
+    const proto = Object.getPrototypeOf(value)
+    // a plain object whose keys come in sorted order (as Object.keys lists them, and JSON.stringify writes them)
+    let inOrder = proto === Object.prototype || proto === null
+    for (let i = 1; inOrder && i < keys.length; i++) inOrder = keys[i - 1]! < keys[i]!
+    let copy: Record<string, unknown> | undefined
+    if (inOrder) {
+      for (const k of keys) {
+        const sorted = sortKeys(record[k])
+        if (sorted !== record[k]) (copy ??= { ...record })[k] = sorted
+      }
+      return copy ?? value
+    }
+    return Object.fromEntries(keys.sort().map((k) => [k, sortKeys(record[k])]))
   }
   return value
 }

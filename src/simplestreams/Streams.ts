@@ -80,9 +80,8 @@ export type Index = typeof Index.Type
 export const canonicalJson = (value: unknown): string => `${JSON.stringify(sortKeys(value), null, 2)}\n`
 
 /**
- * `value` with the keys of every object in sorted order. What is in that order already is not copied: a
- * catalog's objects mostly are (a restart encodes every product; copying all of them was 0.15 s at 10,000
- * versions).
+ * `value` with the keys of every object in sorted order. What is in that order already is not copied: most of
+ * a catalog's objects are, and a restart encodes every product.
  */
 const sortKeys = (value: unknown): unknown => {
   if (Array.isArray(value)) {

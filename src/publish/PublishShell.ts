@@ -5,7 +5,8 @@
  * write stops the run (`update`) or is tried again with backoff (`watch`), and in the memory they keep.
  */
 import { Array, Clock, Effect, Either, Fiber, LogLevel } from "effect"
-import { type AliasClaim, aliasClaimOf, resolveAliasClaims } from "../indexer/Catalog.js"
+import { type AliasClaim, aliasClaimOf } from "../indexer/Catalog.js"
+import { AliasBook } from "./AliasBook.js"
 import type { Product } from "../simplestreams/Streams.js"
 import { CatalogStore, type StreamsWriteError } from "../indexer/CatalogStore.js"
 import type { CatalogText } from "../indexer/CatalogText.js"
@@ -81,7 +82,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
       })
 
     /** Each product's alias claim, and the aliases it was last rendered with (a restart renders them all). */
-    const claims = new Map<string, AliasClaim>()
+    const book = new AliasBook()
     const rendered = new Map<string, string>()
     let clashes: ReadonlyArray<string> = []
     let claimsRead = false
@@ -90,27 +91,27 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
      * change because a claim before it came or went.
      */
     const withOwnAliases = (changed: ReadonlyArray<string>): Map<string, Product | undefined> => {
+      const fresh = new Map<string, Product | undefined>(changed.map((pk) => [pk, publisher.product(pk)]))
+      const claimsNow = [...fresh].map(([pk, product]) => [pk, product ? aliasClaimOf(pk, product) : undefined] as const)
+      const affected = new Set<string>()
       if (!claimsRead) {
         // the catalog restored at start was rendered with every alias its products claim
+        const restored: Array<readonly [string, AliasClaim]> = []
         for (const pk of publisher.productKeys()) {
           const claim = publisher.aliasClaim(pk)
           if (!claim) continue
-          claims.set(pk, claim)
+          restored.push([pk, claim])
           rendered.set(pk, claim.aliases.join(","))
         }
+        for (const pk of book.update(restored)) affected.add(pk)
         claimsRead = true
       }
-      const fresh = new Map<string, Product | undefined>(changed.map((pk) => [pk, publisher.product(pk)]))
-      for (const [pk, product] of fresh) {
-        if (product) claims.set(pk, aliasClaimOf(pk, product))
-        else claims.delete(pk)
-      }
-      const resolved = resolveAliasClaims(claims.values())
-      clashes = resolved.clashes
-      for (const pk of claims.keys()) if (!fresh.has(pk) && resolved.kept.get(pk) !== rendered.get(pk)) fresh.set(pk, publisher.product(pk))
+      for (const pk of book.update(claimsNow)) affected.add(pk)
+      clashes = book.clashes()
+      for (const pk of affected) if (!fresh.has(pk) && book.kept(pk) !== rendered.get(pk)) fresh.set(pk, publisher.product(pk))
       const out = new Map<string, Product | undefined>()
       for (const [pk, product] of fresh) {
-        const aliases = resolved.kept.get(pk)
+        const aliases = book.kept(pk)
         if (product === undefined || aliases === undefined) {
           rendered.delete(pk)
           out.set(pk, undefined)

@@ -51,19 +51,29 @@ const makeHelperPool = (size: number) =>
     let unavailable = false
     let turn = 0
     const lock = Effect.unsafeMakeSemaphore(1)
+    /** One more helper, unless perl cannot start here; false when none was started. */
+    const startOne = Effect.gen(function* () {
+      for (let i = started.length - 1; i >= 0; i--) if (!started[i]!.alive()) started.splice(i, 1)
+      if (unavailable || started.length >= size) return false
+      const helper = yield* Effect.either(Scope.extend(startForkHelper(), scope))
+      if (Either.isRight(helper)) started.push(helper.right)
+      else unavailable = started.length === 0
+      return Either.isRight(helper)
+    })
     const next = lock.withPermits(1)(
       Effect.gen(function* () {
-        for (let i = started.length - 1; i >= 0; i--) if (!started[i]!.alive()) started.splice(i, 1)
-        if (!unavailable && started.length < size) {
-          const helper = yield* Effect.either(Scope.extend(startForkHelper(), scope))
-          if (Either.isRight(helper)) started.push(helper.right)
-          else unavailable = started.length === 0
-        }
+        yield* startOne
         if (started.length === 0) return Option.none<ForkHelper>()
         return Option.some(started[turn++ % started.length]!)
       })
     )
-    return { next } as const
+    /** Every helper now: a fork copies the page tables of this process, cheap while it is small. */
+    const startAll = lock.withPermits(1)(
+      Effect.gen(function* () {
+        while (yield* startOne);
+      })
+    )
+    return { next, startAll } as const
   })
 
 /** What a finished scan of a tarball means for the image. */
@@ -270,6 +280,14 @@ export class Metadata extends Effect.Service<Metadata>()("lxd-image-server/Metad
         return settled as ReadonlyMap<string, Either.Either<ImageMetadata, MetadataProblem>>
       })
 
-    return { read, readAll } as const
+    return {
+      read,
+      readAll,
+      /**
+       * Starts the fork helpers now rather than at the first tarball read: `watch` calls it at start, before the
+       * file watcher's crawl makes the process hundreds of MB that each fork would copy the page tables of.
+       */
+      startHelpers: helpers.startAll
+    } as const
   })
 }) {}

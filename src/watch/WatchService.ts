@@ -35,6 +35,7 @@ import { syncOnInterval } from "../sync/SyncSchedule.js"
 import { startPageWriter, webRootOf } from "../page/PageWriter.js"
 import { collectGarbage } from "../process/CollectGarbage.js"
 import { waitBeforeNextLook } from "./Wake.js"
+import { Metadata } from "../tree/Metadata.js"
 import { defaultWatchTree, type TreeEvent } from "./Watcher.js"
 import type { ServiceReport } from "../health/Readiness.js"
 
@@ -104,6 +105,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
     const scanner = yield* Scanner
     const store = yield* CatalogStore
     const lock = yield* WriterLock
+    const metadata = yield* Metadata
     const context = yield* Effect.context<Scanner | CatalogStore | Generations | VersionHasher | MirrorPush | Deleter | Syncer>()
 
     /** Runs until interrupted; fails only when the service itself cannot go on (no images folder, the watcher gone). */
@@ -116,6 +118,8 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         const events = yield* Queue.unbounded<TreeEvent>()
         const watcher = yield* (options.events ?? defaultWatchTree())(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
         yield* Effect.yieldNow()
+        // the helpers that decompress metadata tarballs, forked while this process is small (see ForkHelper)
+        yield* metadata.startHelpers
         const imagesPath = yield* indexer.imagesPathFor(options)
         yield* fs.makeDirectory(options.streamsDir, { recursive: true }).pipe(Effect.ignore)
         yield* store.removeStaleTemps(options.streamsDir)

@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Context, Effect, Either, Layer } from "effect"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -143,6 +143,31 @@ describe.skipIf(!haveTools("xz", "gzip"))("Metadata on decompression bombs", () 
         expect(processesReading(liar)).toEqual([])
       }))
   })
+
+  it.scoped("startHelpers forks the decompressing helpers at once, and reads then fork nothing", () =>
+    Effect.gen(function* () {
+      // this process's perl children (the helpers), by pid
+      const helpers = () =>
+        readdirSync("/proc")
+          .filter((p) => /^\d+$/.test(p))
+          .flatMap((p) => {
+            try {
+              const stat = readFileSync(`/proc/${p}/stat`, "utf8")
+              const [, comm, ppid] = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat) ?? []
+              return comm === "perl" && Number(ppid) === process.pid ? [p] : []
+            } catch {
+              return []
+            }
+          })
+      const before = new Set(helpers())
+      const metadata = yield* Layer.build(Metadata.Default.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.map((c) => Context.get(c, Metadata)))
+      yield* metadata.startHelpers
+      const started = helpers().filter((p) => !before.has(p))
+      expect(started).toHaveLength(2)
+      writeMetadataTarball(join(dir, "after-start.tar.xz"))
+      expect(Either.isRight(yield* Effect.either(metadata.read(join(dir, "after-start.tar.xz"))))).toBe(true)
+      expect(helpers().filter((p) => !before.has(p)).sort()).toEqual(started.sort())
+    }))
 })
 
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }))

@@ -35,16 +35,20 @@ export const productKey = (ref: Omit<VersionRef, "version">): string =>
   `${ref.os}:${ref.release}:${ref.arch}:${ref.variant}`
 
 /** The version folder relative to the images folder: `os/release/arch/variant/version`. */
-export const versionDir = (ref: VersionRef): string =>
-  [ref.os, ref.release, ref.arch, ref.variant, ref.version].join("/")
+export const versionDir = (ref: VersionRef): string => `${ref.os}/${ref.release}/${ref.arch}/${ref.variant}/${ref.version}`
 
-/** The name is a real calendar date, YYYYMMDD, at its start. */
+const daysIn = (year: number, month: number): number =>
+  month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
+
+/** The name is a real calendar date, YYYYMMDD (from 1970), at its start. Asked of every version folder of every scan. */
 export const startsWithDate = (name: string): boolean => {
-  const m = /^(\d{4})(\d{2})(\d{2})/.exec(name)
-  if (m === null) return false
-  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])]
-  const date = new Date(Date.UTC(y, mo - 1, d))
-  return y >= 1970 && date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d
+  if (name.length < 8) return false
+  for (let i = 0; i < 8; i++) {
+    const c = name.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+  }
+  const [y, mo, d] = [Number(name.slice(0, 4)), Number(name.slice(4, 6)), Number(name.slice(6, 8))]
+  return y >= 1970 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(y, mo)
 }
 
 /** What a folder name at the version level is. */
@@ -101,6 +105,8 @@ export interface VersionPlan<F extends FileEntry = FileEntry> {
   readonly image?: ImageYaml | undefined
 }
 
+const byName = (a: FileEntry, b: FileEntry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+
 /**
  * Decides from the regular files of a version folder what would be published. Any file that is neither a
  * metadata tarball nor a rootfs is ignored and never hashed.
@@ -112,16 +118,20 @@ export const planVersion = <F extends FileEntry>(
   const dir = versionDir(ref)
   const refused = checkVersionRef(ref)
   if (refused) return refused
-  const metadata = files
-    .filter((f): f is MetadataFile<F> => isMetadataFileName(f.name))
-    .sort((a, b) => a.name.localeCompare(b.name))
-  const rootfs = files
-    .flatMap((f) => {
+  // one pass over the files (this runs for every version of every scan: 10,000 at each restart)
+  const metadata: Array<MetadataFile<F>> = []
+  const rootfs: Array<RootfsFile<F>> = []
+  let sums: F | undefined
+  for (const f of files) {
+    if (isMetadataFileName(f.name)) metadata.push(f as MetadataFile<F>)
+    else if (f.name === sumsFileName) sums ??= f
+    else {
       const ftype = rootfsFtype(f.name)
-      return ftype ? [{ ...f, ftype } as RootfsFile<F>] : []
-    })
-    .sort((a, b) => a.name.localeCompare(b.name))
-  const sums = files.find((f) => f.name === sumsFileName)
+      if (ftype !== undefined) rootfs.push({ ...f, ftype })
+    }
+  }
+  if (metadata.length > 1) metadata.sort(byName)
+  if (rootfs.length > 1) rootfs.sort(byName)
   if (metadata.length === 0 && rootfs.length === 0) {
     // split files win: a version never mixes unified and split items (LXD 5.0 mis-read such versions)
     const unified = files.filter((f) => isUnifiedFileName(f.name))

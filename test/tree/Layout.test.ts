@@ -10,6 +10,24 @@ describe("version folders", () => {
     expect(versionFolderKind(".20241127_10:00")).toBe("staging")
     expect(startsWithDate("19691231")).toBe(false)
   })
+  it("take for a date what the calendar does, day by day from 1969 to 2101, and nothing else of eight digits", () => {
+    // the rule as first written, with the calendar of Date
+    const byCalendar = (name: string) => {
+      const m = /^(\d{4})(\d{2})(\d{2})/.exec(name)
+      if (m === null) return false
+      const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])]
+      const date = new Date(Date.UTC(y, mo - 1, d))
+      return y >= 1970 && date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d
+    }
+    const two = (n: number) => String(n).padStart(2, "0")
+    for (let y = 1969; y <= 2101; y++)
+      for (let mo = 0; mo <= 13; mo++)
+        for (let d = 0; d <= 32; d++) {
+          const name = `${y}${two(mo)}${two(d)}_10:00`
+          expect(startsWithDate(name), name).toBe(byCalendar(name))
+        }
+    for (const name of ["", "2024", "2024010", "2024010a", "+2024010", "２０２４０１０１", "0000000099", "99991231"]) expect(startsWithDate(name), name).toBe(byCalendar(name))
+  })
   it("name the product os:release:arch:variant", () => {
     expect(productKey(ref)).toBe("debian:bookworm:amd64:default")
     expect(productArch({ ...ref, arch: "x86_64" })).toBe("amd64")

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Either, TestClock } from "effect"
 import type { HashedVersion } from "../../src/indexer/Catalog.js"
-import { type Command, filesOf, Publisher, writeBackoffMs } from "../../src/publish/Publisher.js"
+import { type Command, filesOf, Publisher, sameFilesAs, writeBackoffMs } from "../../src/publish/Publisher.js"
 import { refusal, versionDir, type VersionRef } from "../../src/tree/Layout.js"
 import type { FoundPlan } from "../../src/tree/Scanner.js"
 
@@ -219,3 +219,25 @@ describe("Publisher", () => {
   })
 })
 
+
+describe("sameFilesAs", () => {
+  it("says what comparing with filesOf(plan) says, for plans of every shape and files that differ in any field", () => {
+    const file = (name: string, n: number) => ({ name, path: `/i/${name}`, size: 10 + (n % 2), dev: 1, ino: 100 + (n % 3), mtimeMs: n % 5, ctimeMs: n % 7 })
+    const shapes: ReadonlyArray<(n: number) => FoundPlan> = [
+      (n) => ({ ...plan(ref("20240101_10:00")), metadata: [{ ...file("lxd.tar.xz", n), name: "lxd.tar.xz" }], rootfs: [{ ...file("rootfs.squashfs", n), ftype: "squashfs" }] }),
+      (n) => ({ _tag: "VersionPlan", ref: ref("20240101_10:00"), metadata: [{ ...file("incus.tar.xz", n), name: "incus.tar.xz" }, { ...file("lxd.tar.xz", n + 1), name: "lxd.tar.xz" }], rootfs: [{ ...file("disk.qcow2", n), ftype: "disk-kvm.img" }, { ...file("rootfs.squashfs", n + 2), ftype: "squashfs" }], sums: file("SHA256SUMS", n) }),
+      (n) => ({ _tag: "VersionPlan", ref: ref("20240101_10:00"), metadata: [], rootfs: [], unified: file("image.tar.gz", n) }),
+      (n) => ({ _tag: "VersionPlan", ref: ref("20240101_10:00"), metadata: [], rootfs: [], unified: file("image.tar.gz", n), sums: file("SHA256SUMS", n + 3) })
+    ]
+    let alike = 0
+    for (const a of shapes) for (const b of shapes) for (let n = 0; n < 12; n++) for (let m = 0; m < 12; m++) {
+      const files = filesOf(a(n))
+      const other = b(m)
+      const same = files.length === filesOf(other).length && files.every((f, i) => JSON.stringify(f) === JSON.stringify(filesOf(other)[i]))
+      expect(sameFilesAs(files, other)).toBe(same)
+      if (same) alike++
+    }
+    // each plan against itself at least: both answers are tried
+    expect(alike).toBeGreaterThanOrEqual(4 * 12)
+  })
+})

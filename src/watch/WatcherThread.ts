@@ -13,8 +13,10 @@ if (port === null || typeof imagesDir !== "string") throw new Error("the file wa
  * The crawl's garbage (every folder's listing) is collected in one go, not bit by bit while the service works;
  * but not at `ready`, when the service starts its first reconcile: a full collection of this heap then took
  * the GC's helper threads from it (10,000 versions: reconcile 0.86–0.99 s beside it, 0.71–0.79 s after it).
+ * A second later that reconcile is over (10,000 versions), and the collection (0.2 s) is over before the
+ * service is likely to publish.
  */
-const collectAfterMs = 5000
+const collectAfterMs = 1000
 
 startTreeWatch(imagesDir, (event) => {
   port.postMessage(event)

@@ -223,6 +223,16 @@ export class WriterLock extends Effect.Service<WriterLock>()("lxd-image-server/W
       })
 
     return {
+      /**
+       * Starts the fork helper of `streamsDir`'s lock now, not at the first taking: `watch` calls it at start,
+       * while the process is small (see ForkHelper). A failure is left for the first taking to report.
+       */
+      prepare: (streamsDir: string): Effect.Effect<void> => {
+        const lockPath = lockPathFor(path, streamsDir)
+        return queueFor(lockPath)
+          .withPermits(1)(sessionFor(lockPath, (reason) => new LockError({ path: lockPath, reason })))
+          .pipe(Effect.asVoid, Effect.ignore)
+      },
       withLock:
         (streamsDir: string) =>
         <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockError, R> => {

@@ -118,7 +118,9 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         const events = yield* Queue.unbounded<TreeEvent>()
         const watcher = yield* (options.events ?? defaultWatchTree())(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
         yield* Effect.yieldNow()
-        // the helpers that decompress metadata tarballs, forked while this process is small (see ForkHelper)
+        // the helpers that take the lock and decompress metadata tarballs, forked while this process is small
+        // (see ForkHelper): the first reconcile, once the watcher has crawled, then forks nothing
+        yield* lock.prepare(options.streamsDir)
         yield* metadata.startHelpers
         const imagesPath = yield* indexer.imagesPathFor(options)
         yield* fs.makeDirectory(options.streamsDir, { recursive: true }).pipe(Effect.ignore)

@@ -8,6 +8,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { acquireWriterLock, lockPathFor, WriterLock } from "../../src/indexer/WriterLock.js"
 import { tempDir } from "../support/Images.js"
+import { childrenRunning } from "../support/Children.js"
 
 // the workers run the built module: a lock between processes cannot be shown inside one
 const workerPath = fileURLToPath(new URL("../support/LockWorker.mjs", import.meta.url))
@@ -220,6 +221,19 @@ describe("the writer lock in one process", () => {
           expect(seen).toBe(`${process.pid}\n`)
           // released: taken again at once
           yield* Effect.void.pipe(lock.withLock(s.streamsDir), Effect.timeout(Duration.seconds(2)))
+        })
+      )
+
+      it.effect("prepare forks the lock's helper at once, and a taking then forks nothing", () =>
+        Effect.gen(function* () {
+          const s = makeStreams()
+          const lock = yield* WriterLock
+          const before = new Set(childrenRunning("perl"))
+          yield* lock.prepare(s.streamsDir)
+          const started = childrenRunning("perl").filter((p) => !before.has(p))
+          expect(started).toHaveLength(1)
+          yield* Effect.void.pipe(lock.withLock(s.streamsDir), Effect.timeout(Duration.seconds(2)))
+          expect(childrenRunning("perl").filter((p) => !before.has(p))).toEqual(started)
         })
       )
 

@@ -8,6 +8,7 @@ import { join } from "node:path"
 import { Metadata } from "../../src/tree/Metadata.js"
 import { tempDir, writeBombTarball, writeMetadataTarball, writeSquashfs, writeUnifiedTarball } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
+import { childrenRunning } from "../support/Children.js"
 
 const dir = tempDir()
 const read = (name: string) => Effect.flatMap(Metadata, (m) => Effect.either(m.read(join(dir, name))))
@@ -146,27 +147,14 @@ describe.skipIf(!haveTools("xz", "gzip"))("Metadata on decompression bombs", () 
 
   it.scoped("startHelpers forks the decompressing helpers at once, and reads then fork nothing", () =>
     Effect.gen(function* () {
-      // this process's perl children (the helpers), by pid
-      const helpers = () =>
-        readdirSync("/proc")
-          .filter((p) => /^\d+$/.test(p))
-          .flatMap((p) => {
-            try {
-              const stat = readFileSync(`/proc/${p}/stat`, "utf8")
-              const [, comm, ppid] = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat) ?? []
-              return comm === "perl" && Number(ppid) === process.pid ? [p] : []
-            } catch {
-              return []
-            }
-          })
-      const before = new Set(helpers())
+      const before = new Set(childrenRunning("perl"))
       const metadata = yield* Layer.build(Metadata.Default.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.map((c) => Context.get(c, Metadata)))
       yield* metadata.startHelpers
-      const started = helpers().filter((p) => !before.has(p))
+      const started = childrenRunning("perl").filter((p) => !before.has(p))
       expect(started).toHaveLength(2)
       writeMetadataTarball(join(dir, "after-start.tar.xz"))
       expect(Either.isRight(yield* Effect.either(metadata.read(join(dir, "after-start.tar.xz"))))).toBe(true)
-      expect(helpers().filter((p) => !before.has(p)).sort()).toEqual(started.sort())
+      expect(childrenRunning("perl").filter((p) => !before.has(p)).sort()).toEqual(started.sort())
     }))
 })
 

@@ -40,9 +40,8 @@ export const watchTree = (imagesDir: string): Stream.Stream<TreeEvent> =>
 
 /**
  * The young generation of the watcher's heap, where chokidar's crawl makes its garbage: V8's default for a
- * thread let the crawl of 10,000 versions lift the service's peak RSS to 487–529 MiB, this to 443–451 MiB
- * (8 restarts each, alternated; one outlier at 509), with no difference in the time to ready that those
- * restarts could show.
+ * thread let the crawl of 10,000 versions lift the service's peak RSS to 500–540 MiB, this to 454–462 MiB
+ * (4 restarts each, alternated), with no difference in the time to ready that those restarts could show.
  */
 const youngGenerationMb = 16
 

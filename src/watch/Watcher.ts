@@ -39,13 +39,6 @@ export const watchTree = (imagesDir: string): Stream.Stream<TreeEvent> =>
   )
 
 /**
- * The young generation of the watcher's heap, where chokidar's crawl makes its garbage: V8's default for a
- * thread let the crawl of 10,000 versions lift the service's peak RSS to 500–540 MiB, this to 454–462 MiB
- * (4 restarts each, alternated), with no difference in the time to ready that those restarts could show.
- */
-const youngGenerationMb = 16
-
-/**
  * chokidar on a thread of its own, started from `entry` (the watcher's bundle). The stream ends if the thread
  * dies: the service then stops rather than go on deaf.
  */
@@ -54,7 +47,7 @@ export const watchTreeOnThread = (entry: string) => (imagesDir: string): Stream.
     (emit) =>
       Effect.acquireRelease(
         Effect.sync(() => {
-          const worker = new Worker(entry, { workerData: { imagesDir }, argv: [], resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } })
+          const worker = new Worker(entry, { workerData: { imagesDir }, argv: [] })
           worker.on("message", (e: PlainTreeEvent) => void emit.single(treeEvent(e)))
           // what killed it is said (as events lost, in the log) before the stream ends
           worker.once("error", (e) => {

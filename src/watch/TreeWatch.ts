@@ -6,7 +6,7 @@
 import { type FSWatcher, watch } from "chokidar"
 import { readdirSync } from "node:fs"
 import { join, relative, sep } from "node:path"
-import { versionKeyOf } from "../tree/VersionKey.js"
+import { foldersAboveVersions, versionKeyOf } from "../tree/VersionKey.js"
 
 /** An event as the watcher tells it: plain data, the same on either side of a thread. */
 export type PlainTreeEvent =
@@ -16,9 +16,6 @@ export type PlainTreeEvent =
 
 /** A new folder above version level is read and watched again this long after chokidar first told of it. */
 const lookAgainAfterMs = 1000
-
-/** The levels of folders above the version folders: os, release, arch, variant. */
-const foldersAboveVersions = 4
 
 /**
  * The folders down to version level that chokidar's first crawl did not see. chokidar reads a folder's listing,

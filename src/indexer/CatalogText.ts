@@ -93,9 +93,13 @@ export class CatalogText {
   }
 
   keys(): ReadonlyArray<string> {
-    // the order canonicalJson gives: Object.keys of an object built from the sorted keys
-    this.sortedKeys ??= Object.keys(Object.fromEntries([...this.pieces.keys()].sort().map((k) => [k, 0])))
+    this.sortedKeys ??= CatalogText.fileOrder(this.pieces.keys())
     return this.sortedKeys
+  }
+
+  /** Product keys in the order images.json lists them: canonicalJson's, Object.keys of an object built from the sorted keys. */
+  static fileOrder(keys: Iterable<string>): Array<string> {
+    return Object.keys(Object.fromEntries([...keys].sort().map((k) => [k, 0])))
   }
 
   /**

@@ -14,6 +14,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs
 import { Effect } from "effect"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
 import type { Compat } from "../simplestreams/Compat.js"
+import { type FileIdentity, sameIdentity } from "../tree/Identity.js"
 import type { Remembered, Restored } from "./Publisher.js"
 
 export const journalFileName = "publisher.jsonl"
@@ -23,7 +24,15 @@ type Line =
   | { readonly format: string; readonly compat: Compat }
   | { readonly remember: string; readonly what: Remembered }
   | { readonly forget: string }
-  | { readonly generation: number; readonly at: number; readonly added: ReadonlyArray<string>; readonly withdrawn: ReadonlyArray<string> }
+  | {
+      readonly generation: number
+      readonly at: number
+      readonly added: ReadonlyArray<string>
+      readonly withdrawn: ReadonlyArray<string>
+      readonly images?: WrittenCatalog
+    }
+  /** images.json written again without a generation (a start that found it stale): what it now holds. */
+  | { readonly images: WrittenCatalog }
   | {
       readonly snapshot: number
       readonly at: number | undefined
@@ -31,9 +40,26 @@ type Line =
       readonly withdrawnAt: Readonly<Record<string, number>>
     }
 
+/**
+ * images.json as a generation left it: the file's identity once written, and `key`, what its text was rendered
+ * by and for (the build, the compat mode, the images path), so that a restart can take each product's text
+ * from the file instead of rendering it again (see RestoreText).
+ */
+export interface WrittenCatalog {
+  readonly file: FileIdentity
+  readonly key: string
+}
+
+const sameWritten = (a: WrittenCatalog, b: WrittenCatalog) => a.key === b.key && sameIdentity(a.file, b.file)
+
 export interface JournalState extends Restored {
   /** When each version withdrawn from the catalog left it (for a grace period before its files go). */
   readonly withdrawnAt: ReadonlyMap<string, number>
+  /**
+   * images.json as the last generation wrote it, when that generation said so and no snapshot came after it;
+   * `touched`: the version folders remembered or forgotten since, whose products' text the file may not hold.
+   */
+  readonly written?: (WrittenCatalog & { readonly touched: ReadonlySet<string> }) | undefined
 }
 
 /** Replays the lines of a journal. Pure. Lines that do not parse (a torn last line) are skipped and counted. */
@@ -43,6 +69,8 @@ export const replay = (text: string, compat: Compat): { readonly state: JournalS
   const withdrawnAt = new Map<string, number>()
   let generation = 0
   let committedAt: number | undefined
+  let written: WrittenCatalog | undefined
+  let touched = new Set<string>()
   let skipped = 0
   let lines = 0
   // one parse for the whole log when it is whole (at 10,000 versions a parse per line costs 0.3 s); line by
@@ -72,11 +100,17 @@ export const replay = (text: string, compat: Compat): { readonly state: JournalS
       if (!("format" in line) || line.format !== format || line.compat !== compat) return empty
       continue
     }
-    if ("remember" in line) memory.set(line.remember, line.what)
-    else if ("forget" in line) memory.delete(line.forget)
-    else if ("generation" in line) {
+    if ("remember" in line) {
+      memory.set(line.remember, line.what)
+      touched.add(line.remember)
+    } else if ("forget" in line) {
+      memory.delete(line.forget)
+      touched.add(line.forget)
+    } else if ("generation" in line) {
       generation = line.generation
       committedAt = line.at
+      written = line.images
+      touched = new Set()
       for (const k of line.added) {
         catalog.add(k)
         withdrawnAt.delete(k)
@@ -85,9 +119,13 @@ export const replay = (text: string, compat: Compat): { readonly state: JournalS
         catalog.delete(k)
         withdrawnAt.set(k, line.at)
       }
+    } else if ("images" in line) {
+      written = line.images
+      touched = new Set()
     } else if ("snapshot" in line) {
       generation = line.snapshot
       committedAt = line.at
+      written = undefined
       catalog.clear()
       for (const k of line.catalog) catalog.add(k)
       withdrawnAt.clear()
@@ -95,7 +133,12 @@ export const replay = (text: string, compat: Compat): { readonly state: JournalS
     }
   }
   if (lines === 0) return empty
-  return { state: { memory, catalog: [...catalog], generation, committedAt, withdrawnAt }, skipped, lines, fresh: false }
+  return {
+    state: { memory, catalog: [...catalog], generation, committedAt, withdrawnAt, written: written && { ...written, touched } },
+    skipped,
+    lines,
+    fresh: false
+  }
 }
 
 /** What a snapshot holds. */
@@ -109,7 +152,19 @@ export interface LiveState {
 export interface Journal {
   readonly state: JournalState
   readonly remember: (key: string, what: Remembered | undefined) => Effect.Effect<void>
-  readonly generation: (g: { number: number; at: number; added: ReadonlyArray<string>; withdrawn: ReadonlyArray<{ key: string; at: number }> }) => Effect.Effect<void>
+  readonly generation: (g: {
+    number: number
+    at: number
+    added: ReadonlyArray<string>
+    withdrawn: ReadonlyArray<{ key: string; at: number }>
+    /** images.json as this generation wrote it, when the writer can say by what it was rendered. */
+    images?: WrittenCatalog | undefined
+  }) => Effect.Effect<void>
+  /**
+   * images.json was written from a text that holds every product as the versions remembered render it, with
+   * nothing uncommitted: recorded when it is not what the journal last recorded.
+   */
+  readonly wrote: (images: WrittenCatalog | undefined) => Effect.Effect<void>
   /** Rewrites the log as a snapshot when it holds more than twice what is live. */
   /** `remembered`: how many versions are live; `live` is asked for only when a compaction is due. */
   readonly compactIfDue: (remembered: number, live: () => LiveState) => Effect.Effect<void>
@@ -142,6 +197,8 @@ export const openJournal = (stateDir: string, compat: Compat) =>
     let fd: number | undefined
     let broken = false
     const header = JSON.stringify({ format, compat })
+    /** images.json as the journal last recorded it (a compaction forgets it: see replay). */
+    let lastWritten: WrittenCatalog | undefined = replayed.state.written
 
     const snapshotText = (live: LiveState) => {
       const rows = [header]
@@ -182,10 +239,17 @@ export const openJournal = (stateDir: string, compat: Compat) =>
     const journal: Journal = {
       state: { ...replayed.state, withdrawnAt },
       remember: (key, what) => append([what === undefined ? { forget: key } : { remember: key, what }], false),
+      wrote: (images) => {
+        if (images === undefined || (lastWritten !== undefined && sameWritten(lastWritten, images))) return Effect.void
+        lastWritten = images
+        return append([{ images }], false)
+      },
       generation: (g) => {
         for (const w of g.withdrawn) withdrawnAt.set(w.key, w.at)
         for (const k of g.added) withdrawnAt.delete(k)
-        return append([{ generation: g.number, at: g.at, added: g.added, withdrawn: g.withdrawn.map((w) => w.key) }], true)
+        lastWritten = g.images
+        const line = { generation: g.number, at: g.at, added: g.added, withdrawn: g.withdrawn.map((w) => w.key) }
+        return append([g.images === undefined ? line : { ...line, images: g.images }], true)
       },
       compactIfDue: (remembered, live) =>
         Effect.suspend(() => {
@@ -195,6 +259,7 @@ export const openJournal = (stateDir: string, compat: Compat) =>
             Effect.provideService(FileSystem.FileSystem, fs),
             Effect.provideService(Path.Path, path),
             Effect.zipRight(reopen),
+            Effect.tap(() => Effect.sync(() => (lastWritten = undefined))),
             Effect.tap(() => Effect.sync(() => (lines = snap.count))),
             Effect.catchAll((e) => Effect.logWarning(`cannot compact the state journal ${file}: ${String(e)}`))
           )

@@ -14,7 +14,9 @@ import { VersionHasher } from "../indexer/VersionHasher.js"
 import { followBytes, Progress, silentProgress } from "../progress/Progress.js"
 import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
-import type { Journal } from "./Journal.js"
+import type { Journal, WrittenCatalog } from "./Journal.js"
+import { identityOf } from "../tree/Identity.js"
+import { statSync } from "node:fs"
 import type { HashedVersion } from "../indexer/Catalog.js"
 import type { Refusal } from "../tree/Layout.js"
 import type { FoundPlan } from "../tree/Scanner.js"
@@ -27,6 +29,11 @@ export interface ShellSettings {
   /** `fail`: a catalog that cannot be written stops the run (update); `retry`: it is tried again (watch). */
   readonly onWriteFailure: "fail" | "retry"
   readonly journal?: Journal | undefined
+  /**
+   * What the catalog's text is rendered by and for (see RestoreText): with it, each generation tells the
+   * journal the identity of the images.json it wrote, so that a restart can take the text from that file.
+   */
+  readonly renderKey?: string | undefined
   /**
    * A version folder the catalog must list to be written (`add`'s, on the whole-catalog route): without it
    * the run stops and writes nothing, so that a refused version changes nothing else.
@@ -123,6 +130,13 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
       return out
     }
 
+    /** images.json as it is now, just written from `text`, when the text's render key is known. */
+    const writtenCatalog = (): WrittenCatalog | undefined => {
+      if (settings.renderKey === undefined) return undefined
+      const info = statSync(`${settings.streamsDir}/images.json`, { throwIfNoEntry: false })
+      return info && { file: identityOf("images.json", info), key: settings.renderKey }
+    }
+
     let held = false
     const commit = (draft: Draft): Effect.Effect<Array<Command>, StreamsWriteError> =>
       Effect.gen(function* () {
@@ -147,7 +161,13 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
         if (recovered) yield* Effect.logInfo(`wrote the catalog again, after ${recovered.failures} failed attempt(s) since ${new Date(recovered.since).toISOString()}`)
         if (generation) {
           if (settings.journal) {
-            yield* settings.journal.generation({ number: generation.number, at, added: generation.added.map((a) => a.key), withdrawn: generation.withdrawn })
+            yield* settings.journal.generation({
+              number: generation.number,
+              at,
+              added: generation.added.map((a) => a.key),
+              withdrawn: generation.withdrawn,
+              images: writtenCatalog()
+            })
           }
           yield* generations.publish(generation)
         }
@@ -232,7 +252,13 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
     /** Versions hashed so far (the rest came from memory). */
     const hashed = () => hashedCount
 
-    return { run, hashed } as const
+    /**
+     * Tells the journal that images.json was just written from the text with nothing uncommitted (a reconcile's
+     * write), so that a restart may take the text from it.
+     */
+    const wroteWhole = Effect.suspend(() => (settings.journal ? settings.journal.wrote(writtenCatalog()) : Effect.void))
+
+    return { run, hashed, wroteWhole } as const
   })
 
 const logLevel = (level: Extract<Command, { _tag: "Log" }>["level"]): LogLevel.LogLevel =>

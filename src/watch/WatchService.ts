@@ -11,7 +11,6 @@ import { Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
 import { catalogVersionDirs } from "../indexer/Catalog.js"
 import { CatalogStore } from "../indexer/CatalogStore.js"
-import { CatalogText } from "../indexer/CatalogText.js"
 import { Indexer, type IndexerOptions } from "../indexer/Indexer.js"
 import { VersionHasher } from "../indexer/VersionHasher.js"
 import { WriterLock } from "../indexer/WriterLock.js"
@@ -21,6 +20,8 @@ import { pushToMirrors } from "../mirror/MirrorQueue.js"
 import { Generations, logGenerations } from "../publish/Generations.js"
 import { openJournal } from "../publish/Journal.js"
 import { makePublishShell } from "../publish/PublishShell.js"
+import { renderKeyOf, restoreText } from "../publish/RestoreText.js"
+import { buildId } from "../process/BuildId.js"
 import { readWrittenCatalog } from "../publish/PublishOne.js"
 import { Publisher, type PublisherStatus } from "../publish/Publisher.js"
 import { versionKeyOf } from "../tree/VersionKey.js"
@@ -64,6 +65,11 @@ export interface WatchOptions extends IndexerOptions {
   readonly pageEvery?: Duration.Duration | undefined
   /** Told where the service stands after each turn of its loop that did work (health endpoints, metrics). */
   readonly report?: ((report: ServiceReport) => Effect.Effect<void>) | undefined
+  /**
+   * The build whose rendering of the catalog a restart may take from images.json (see RestoreText): the
+   * bundle's own unless given; undefined renders every product at each start.
+   */
+  readonly build?: string | undefined
   /** The file events under the images folder: chokidar's (`watchTree`) unless given (a test's, that loses some). */
   readonly events?: ((imagesDir: string) => Stream.Stream<TreeEvent>) | undefined
 }
@@ -129,10 +135,10 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
 
         const journal = yield* openJournal(options.stateDir, options.compat)
         const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs }, journal.state)
-        const text = new CatalogText()
-        // every version remembered was checked when it was accepted
-        for (const pk of publisher.productKeys()) text.setProduct(pk, publisher.product(pk), { checked: true })
-        const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "retry", journal })
+        const renderKey = renderKeyOf(options.build === undefined ? buildId : options.build, options.compat, imagesPath)
+        const { text, rendered } = restoreText(publisher, journal.state, path.join(options.streamsDir, "images.json"), renderKey)
+        if (text.size > 0) yield* Effect.logDebug(`catalog text: ${text.size - rendered} products as images.json holds them, ${rendered} rendered`)
+        const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "retry", journal, renderKey })
         yield* logGenerations
         /** Tells the mirrors that files left the primary (deleted after their grace period), when there are mirrors. */
         let nudgeMirrors: Effect.Effect<void> = Effect.void
@@ -262,6 +268,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             // another writer, a streams folder emptied by hand)
             if (!publisher.hasUncommitted()) {
               yield* store.write(options.streamsDir, text.files(), { checkDisk: true }).pipe(
+                Effect.zipRight(shell.wroteWhole),
                 Effect.catchAll((e) => Effect.logError(`${e.message}; the catalog on disk stays as it is until the next reconcile`))
               )
             }

@@ -235,6 +235,25 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     await waitFor("the restart", () => second.log().includes("reconciled"))
     expect(readFileSync(join(w.streams, "images.json"), "utf8")).toBe(before)
     expect(second.log()).not.toContain("INFO  published")
+    // the catalog's text was taken from images.json, which the last generation wrote
+    expect(second.log()).toContain("catalog text: 1 products as images.json holds them, 0 rendered")
+  }, 60_000)
+
+  it("after images.json was edited while it was stopped, renders the catalog again at start and puts the truth back", async () => {
+    const w = makeWebRoot()
+    addContainer(w, `${key}/20240101_10:00`, "e")
+    const first = watchOn(w)
+    await waitFor("the first catalog", () => published(w, "20240101_10:00"))
+    expect(await first.stop("SIGTERM")).toBe(0)
+    const file = join(w.streams, "images.json")
+    const truth = readFileSync(file, "utf8")
+    const sha256 = /"sha256": "([0-9a-f]{64})"/.exec(truth)![1]!
+    // the same products, laid out the same way, one hash wrong
+    writeFileSync(file, truth.replace(sha256, sha256.split("").reverse().join("")))
+    const second = watchOn(w)
+    await waitFor("the restart", () => second.log().includes("reconciled"))
+    expect(second.log()).toContain("catalog text: 0 products as images.json holds them, 1 rendered")
+    expect(readFileSync(file, "utf8")).toBe(truth)
   }, 60_000)
 
   it("after a kill -9 in the middle of hashing, the files are whole and the next start reconciles to the truth", async () => {

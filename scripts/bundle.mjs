@@ -80,9 +80,9 @@ chmodSync(launcher, 0o755)
 rmSync(`${bundle}.cache`, { force: true })
 /**
  * Runs the program once so that V8 compiles what a command uses, and keeps that: an `update` of a small tree
- * (the CLI, the layers, the scan, the catalog), which starts `update` 35-65 ms sooner than a cache of `--help`
- * (0.49 -> 0.43 s for 20 tiny versions, and the same on 20 x 100 MiB). `--help` when the tree cannot be made
- * (no tar or xz here).
+ * (the CLI, the layers, the scan, the catalog), which starts `update` about 30-60 ms sooner than a cache of
+ * `--help` (20 tiny versions: 0.48 -> 0.45 s, median of 5 alternated runs). `--help` when the tree cannot be
+ * made (no tar or xz here).
  */
 const cacheRun = (args) => execFileSync(process.execPath, [launcher, ...args], { env: { ...process.env, LXD_IMAGE_SERVER_WRITE_CODE_CACHE: "1" }, stdio: "ignore" })
 const work = mkdtempSync(join(tmpdir(), "lxd-image-server-build-"))

@@ -204,6 +204,12 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
       // a fifo, folder or broken symlink under an image file's name: say what it is, not that the file is missing
       const odd = entries.find((e) => e.kind !== "file" && isImageFileName(e.name))
       if (odd) return refusal(`${relPath}/${odd.name}`, `${odd.name} is not a regular file (${odd.what})`)
+      // root reads any file, a web server does not: one that no one may read would be published and never served
+      const unreadable = entries.find((e) => e.kind === "file" && e.info !== undefined && (e.info.mode & 0o444) === 0 && isImageFileName(e.name))
+      if (unreadable) {
+        const mode = (unreadable.info!.mode & 0o777).toString(8).padStart(3, "0")
+        return refusal(`${relPath}/${unreadable.name}`, `${unreadable.name} may be read by no one (mode ${mode}): no web server could serve it; chmod a+r it`)
+      }
       for (const { name, full, kind, info } of entries) {
         if (kind !== "file" || !info || name.startsWith(".")) continue
         files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs })

@@ -1,12 +1,13 @@
 /**
  * The scanner on a real tree: an image file name that is not a regular file (a FIFO, a folder, a symlink loop,
- * a dangling symlink) refuses its version with what it is, not as a missing file.
+ * a dangling symlink) refuses its version with what it is, not as a missing file; so does an image file no one
+ * may read (mode 000), which a service running as root could read but a web server could never serve.
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { execFileSync } from "node:child_process"
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Scanner } from "../../src/tree/Scanner.js"
 import { tempDir } from "../support/Images.js"
@@ -26,15 +27,24 @@ describe("Scanner", () => {
         version("folder", (f) => mkdirSync(f))
         version("loop", (f) => symlinkSync(f, f))
         version("dangling", (f) => symlinkSync(join(f, "..", "gone.squashfs"), f))
+        version("unreadable", (f) => {
+          writeFileSync(f, "rootfs")
+          chmodSync(f, 0o000)
+        })
+        version("owner-only", (f) => {
+          writeFileSync(f, "rootfs")
+          chmodSync(f, 0o400)
+        })
         version("good", (f) => writeFileSync(f, "rootfs"))
         const result = yield* Effect.flatMap(Scanner, (s) => s.scan(images))
-        expect(result.plans.map((p) => p.ref.variant)).toEqual(["good"])
+        expect(result.plans.map((p) => p.ref.variant)).toEqual(["good", "owner-only"])
         const at = (variant: string) => `debian/bookworm/amd64/${variant}/20240101_10:00/rootfs.squashfs`
         expect(result.refusals.map((r) => [r.path, r.reason])).toEqual([
           [at("dangling"), "rootfs.squashfs is not a regular file (a dangling symlink)"],
           [at("fifo"), "rootfs.squashfs is not a regular file (a fifo)"],
           [at("folder"), "rootfs.squashfs is not a regular file (a folder)"],
-          [at("loop"), "rootfs.squashfs is not a regular file (a symlink loop)"]
+          [at("loop"), "rootfs.squashfs is not a regular file (a symlink loop)"],
+          [at("unreadable"), "rootfs.squashfs may be read by no one (mode 000): no web server could serve it; chmod a+r it"]
         ])
         // the same from a look at the one folder, as the service does on a file event
         const one = yield* Effect.flatMap(Scanner, (s) => s.scanVersion(images, "debian/bookworm/amd64/fifo/20240101_10:00"))

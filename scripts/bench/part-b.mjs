@@ -165,8 +165,7 @@ export const partB = async (base, n) => {
     repeat(steps.has("warm") ? 3 : 1, 30, async () => {
       if (svc) await svc.stop(timeout(30, 1, n))
       svc = startWatch(root, settle)
-      // the reconcile after chokidar is ready: at 100,000 versions the service does not wait for it past 30 s,
-      // and reconciles first without it
+      // the reconcile after chokidar is ready (a service whose watcher is slow reconciles once without it first)
       await svc.waitLog(readyLine, timeout(60, 10, n))
       const { match, at } = await svc.waitLog(reconciledLine, timeout(60, 10, n), svc.log.search(readyLine))
       return { seconds: (at - svc.launched) / 1000, versions: Number(match[1]), hashed: Number(match[3]), cached: Number(match[4]) }

@@ -8,7 +8,7 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import { CatalogText } from "../indexer/CatalogText.js"
-import { identityOf, sameIdentity } from "../tree/Identity.js"
+import { type FileIdentity, identityOf, sameIdentity } from "../tree/Identity.js"
 import type { JournalState } from "./Journal.js"
 import type { Publisher } from "./Publisher.js"
 
@@ -43,6 +43,8 @@ export interface RestoredText {
   readonly text: CatalogText
   /** How many products were rendered (all of them when the text could not be cut from images.json). */
   readonly rendered: number
+  /** images.json, when the text is that file's bytes exactly (nothing rendered again). */
+  readonly file?: FileIdentity | undefined
 }
 
 /**
@@ -70,5 +72,7 @@ export const restoreText = (publisher: Publisher, state: Pick<JournalState, "wri
   }
   const after = now()
   if (after === undefined || !sameIdentity(after, before)) return rendered()
-  return textFromWritten(publisher, bytes, written.touched) ?? rendered()
+  const restored = textFromWritten(publisher, bytes, written.touched)
+  if (restored === undefined) return rendered()
+  return restored.rendered === 0 ? { ...restored, file: after } : restored
 }

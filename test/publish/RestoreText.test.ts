@@ -85,11 +85,15 @@ describe("the catalog text at a restart", () => {
     const key = renderKeyOf("build-1", "lxd", "images")
     const record = (k = key) => ({ written: { file: identityOf("images.json", statSync(file)), key: k!, touched: new Set<string>() } })
     // recorded: taken as it is (the record is what vouches for it)
-    expect(restoreText(restarted(truth), record(), file, key).rendered).toBe(0)
+    const taken = restoreText(restarted(truth), record(), file, key)
+    expect(taken.rendered).toBe(0)
+    // and says which file it is, so that the first reconcile need not read it again to compare
+    expect(taken.file).toEqual(identityOf("images.json", statSync(file)))
     // another build, another compat mode or images path, or no build known: every product rendered
     for (const [k, recorded] of [[renderKeyOf("build-2", "lxd", "images"), key], [renderKeyOf("build-1", "incus", "images"), key], [renderKeyOf("build-1", "lxd", "web/images"), key], [undefined, key]] as const) {
       const r = restoreText(restarted(truth), record(recorded), file, k)
       expect(r.rendered).toBe(3)
+      expect(r.file).toBeUndefined()
       expect(r.text.images().equals(renderedText(truth).images())).toBe(true)
     }
     // the file changed since it was recorded (its times moved), or is gone: every product rendered

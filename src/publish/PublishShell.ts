@@ -5,6 +5,7 @@
  * write stops the run (`update`) or is tried again with backoff (`watch`), and in the memory they keep.
  */
 import { Array, Clock, Effect, Either, Fiber, LogLevel } from "effect"
+import { statSync } from "node:fs"
 import { type AliasClaim, aliasClaimOf } from "../indexer/Catalog.js"
 import { AliasBook } from "./AliasBook.js"
 import type { Product } from "../simplestreams/Streams.js"
@@ -16,7 +17,6 @@ import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
 import type { Journal, WrittenCatalog } from "./Journal.js"
 import { identityOf } from "../tree/Identity.js"
-import { statSync } from "node:fs"
 import type { HashedVersion } from "../indexer/Catalog.js"
 import type { Refusal } from "../tree/Layout.js"
 import type { FoundPlan } from "../tree/Scanner.js"

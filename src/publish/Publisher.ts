@@ -139,7 +139,8 @@ const lastModified = (plan: FoundPlan, now: number): number =>
 
 const sameHashed = (a: HashedVersion, b: HashedVersion): boolean => a === b || JSON.stringify(a) === JSON.stringify(b)
 
-const productKeyOf = (key: string): string => key.split("/").slice(0, 4).join(":")
+/** The product key (`os:release:arch:variant`) of a version folder's key. */
+export const productKeyOf = (key: string): string => key.split("/").slice(0, 4).join(":")
 
 export class Publisher {
   private readonly memory = new Map<string, Remembered>()

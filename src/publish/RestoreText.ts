@@ -10,7 +10,7 @@ import { readFileSync, statSync } from "node:fs"
 import { CatalogText } from "../indexer/CatalogText.js"
 import { type FileIdentity, identityOf, sameIdentity } from "../tree/Identity.js"
 import type { JournalState } from "./Journal.js"
-import type { Publisher } from "./Publisher.js"
+import { type Publisher, productKeyOf } from "./Publisher.js"
 
 /**
  * What a catalog's text depends on besides the versions: the build that renders it (undefined: not known,
@@ -34,7 +34,7 @@ export const renderedText = (publisher: Publisher): CatalogText => {
 export const textFromWritten = (publisher: Publisher, bytes: Uint8Array, touched: ReadonlySet<string>): RestoredText | undefined => {
   const text = CatalogText.fromWritten(bytes, CatalogText.fileOrder(publisher.productKeys()))
   if (text === undefined) return undefined
-  const again = new Set([...touched].map((key) => key.split("/").slice(0, 4).join(":")))
+  const again = new Set([...touched].map(productKeyOf))
   for (const pk of again) text.setProduct(pk, publisher.product(pk), { checked: true })
   return { text, rendered: again.size }
 }

@@ -65,11 +65,6 @@ export interface WatchOptions extends IndexerOptions {
   readonly pageEvery?: Duration.Duration | undefined
   /** Told where the service stands after each turn of its loop that did work (health endpoints, metrics). */
   readonly report?: ((report: ServiceReport) => Effect.Effect<void>) | undefined
-  /**
-   * The build whose rendering of the catalog a restart may take from images.json (see RestoreText): the
-   * bundle's own unless given; undefined renders every product at each start.
-   */
-  readonly build?: string | undefined
   /** The file events under the images folder: chokidar's (`watchTree`) unless given (a test's, that loses some). */
   readonly events?: ((imagesDir: string) => Stream.Stream<TreeEvent>) | undefined
 }
@@ -135,7 +130,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
 
         const journal = yield* openJournal(options.stateDir, options.compat)
         const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs }, journal.state)
-        const renderKey = renderKeyOf(options.build === undefined ? buildId : options.build, options.compat, imagesPath)
+        const renderKey = renderKeyOf(buildId, options.compat, imagesPath)
         const { text, rendered, file: restoredFrom } = restoreText(publisher, journal.state, path.join(options.streamsDir, "images.json"), renderKey)
         /** images.json as the text was cut from it: the first reconcile need not read it again to compare. */
         const imagesKnown = restoredFrom && { file: restoredFrom, bytes: text.imagesChunks() }

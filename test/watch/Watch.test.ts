@@ -226,7 +226,8 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     const w = makeWebRoot()
     addContainer(w, `${key}/20240101_10:00`, "t")
     const first = watchOn(w)
-    await waitFor("the first catalog", () => published(w, "20240101_10:00"))
+    // its generation in the journal too: "published" is logged once it is there
+    await waitFor("the first catalog", () => published(w, "20240101_10:00") && first.log().includes("INFO  published"))
     const before = readFileSync(join(w.streams, "images.json"), "utf8")
     const started = Date.now()
     expect(await first.stop("SIGTERM")).toBe(0)
@@ -243,7 +244,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
     const w = makeWebRoot()
     addContainer(w, `${key}/20240101_10:00`, "e")
     const first = watchOn(w)
-    await waitFor("the first catalog", () => published(w, "20240101_10:00"))
+    await waitFor("the first catalog", () => published(w, "20240101_10:00") && first.log().includes("INFO  published"))
     expect(await first.stop("SIGTERM")).toBe(0)
     const file = join(w.streams, "images.json")
     const truth = readFileSync(file, "utf8")

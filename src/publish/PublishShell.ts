@@ -138,6 +138,11 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
     }
 
     let held = false
+    /**
+     * Writes the catalog and records its generation, as one step that a stop waits for: a stop between the
+     * write and the journal's line left a catalog on disk that the next start published again, under the
+     * same generation number.
+     */
     const commit = (draft: Draft): Effect.Effect<Array<Command>, StreamsWriteError> =>
       Effect.gen(function* () {
         if (settings.writeOnlyListing !== undefined && !publisher.catalogKeys().includes(settings.writeOnlyListing)) {
@@ -176,7 +181,7 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
           toldClashes.add(clash)
         }
         return []
-      })
+      }).pipe(Effect.uninterruptible)
 
     /** Scans each folder and tells the publisher what it holds. */
     const scan = (keys: ReadonlyArray<string>) =>

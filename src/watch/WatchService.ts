@@ -7,7 +7,7 @@
  * catalog, because file events are hints, not the truth.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
+import { Clock, Duration, Effect, Option, Queue, Stream } from "effect"
 import { writeFileAtomic } from "../indexer/AtomicFile.js"
 import { catalogVersionDirs } from "../indexer/Catalog.js"
 import { CatalogStore } from "../indexer/CatalogStore.js"
@@ -96,6 +96,9 @@ export const statusJson = (s: PublisherStatus, pid: number) =>
 
 export const statusFileName = "status.json"
 
+/** What the file watcher's stream leaves in the service's queue when it ends. */
+const watcherEnded: unique symbol = Symbol("the file watcher ended")
+
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
 
 export class WatchService extends Effect.Service<WatchService>()("lxd-image-server/WatchService", {
@@ -116,8 +119,15 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         const settleMs = Duration.toMillis(options.settle)
         // the watcher crawls the tree (seconds, at 10,000 versions) while the rest starts and the state is read:
         // started first, and given its turn at once (a forked fiber otherwise waits for this one to pause)
-        const events = yield* Queue.unbounded<TreeEvent>()
-        const watcher = yield* (options.events ?? defaultWatchTree())(imagesDir).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+        // the watcher never ends while the service runs: if it does, the loop learns it from the queue and the
+        // service stops rather than go on deaf (a race of the loop against the watcher's end was interrupted
+        // without being waited for, so a stop could cut a commit between its write and its journal line)
+        const events = yield* Queue.unbounded<TreeEvent | typeof watcherEnded>()
+        yield* (options.events ?? defaultWatchTree())(imagesDir).pipe(
+          Stream.runForEach((e) => Queue.offer(events, e)),
+          Effect.ensuring(Queue.offer(events, watcherEnded)),
+          Effect.forkScoped
+        )
         yield* Effect.yieldNow()
         // the helpers that take the lock and decompress metadata tarballs, forked while this process is small
         // (see ForkHelper): the first reconcile, once the watcher has crawled, then forks nothing
@@ -352,8 +362,9 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           if (options.report) yield* options.report({ at: yield* now, status, reconciled })
         })
 
-        const onEvent = (event: TreeEvent) =>
+        const onEvent = (event: TreeEvent | typeof watcherEnded) =>
           Effect.gen(function* () {
+            if (event === watcherEnded) return yield* Effect.dieMessage("the file watcher stopped")
             const t = yield* now
             if (event._tag === "Ready") {
               yield* Effect.logDebug("the file watcher is ready: every folder is watched")
@@ -396,8 +407,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             for (const e of yield* Queue.takeAll(events)) yield* onEvent(e)
           }
         })
-        // the watcher never ends while the service runs: if it does, the service must not go on deaf
-        yield* Effect.raceFirst(loop, Fiber.await(watcher).pipe(Effect.zipRight(Effect.dieMessage("the file watcher stopped"))))
+        yield* loop
       }).pipe(
         Effect.scoped,
         Effect.provide(context),

@@ -6,13 +6,13 @@
  * CatalogText; a file whose bytes would not change is left alone.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { statSync } from "node:fs"
 import { stat } from "node:fs/promises"
 import { Data, Effect, Option, Schema } from "effect"
 import { canonicalJson, Images } from "../simplestreams/Streams.js"
 import { indexedProducts, indexOf } from "./CatalogText.js"
 import { removeStaleTemps as removeTemps, writeFileAtomic } from "./AtomicFile.js"
-import { type FileIdentity, identityOf, sameIdentity } from "../tree/Identity.js"
+import { type FileIdentity, sameIdentity } from "../tree/Identity.js"
+import { identityNow } from "../tree/IdentityNow.js"
 
 export class StreamsWriteError extends Data.TaggedError("StreamsWriteError")<{
   readonly path: string
@@ -89,8 +89,8 @@ export class CatalogStore extends Effect.Service<CatalogStore>()("lxd-image-serv
     /** images.json's bytes: those the caller knows it holds while it is the same file, else read. */
     const imagesOnDisk = (file: string, ifSame: WriteOptions["imagesKnown"]) =>
       Effect.suspend((): Effect.Effect<Uint8Array | Chunks | undefined> => {
-        const info = ifSame && statSync(file, { throwIfNoEntry: false })
-        return info && sameIdentity(identityOf(ifSame.file.name, info), ifSame.file) ? Effect.succeed(ifSame.bytes) : readBytes(file)
+        const now = ifSame && identityNow(file, ifSame.file.name)
+        return now && sameIdentity(now, ifSame.file) ? Effect.succeed(ifSame.bytes) : readBytes(file)
       })
 
     /**

@@ -4,11 +4,12 @@
  * failure is the version's refusal, never the run's.
  */
 import { Effect, Either, Fiber } from "effect"
-import { readFileSync, statSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { stat } from "node:fs/promises"
 import { sameArchitecture } from "../simplestreams/Architecture.js"
 import type { Compat } from "../simplestreams/Compat.js"
 import { identityOf, sameIdentity } from "../tree/Identity.js"
+import { identityNow } from "../tree/IdentityNow.js"
 import { isImageFileName, planFiles, type Refusal, refusal, versionDir } from "../tree/Layout.js"
 import { Metadata, type MetadataProblem } from "../tree/Metadata.js"
 import type { ImageMetadata } from "../tree/MetadataRules.js"
@@ -85,14 +86,6 @@ const sumsOfNow = (plan: FoundPlan): Either.Either<ReadonlyMap<string, string> |
     return Either.left(refusal(sumsFileName, `cannot read: ${(e as Error).message}`))
   }
   return Either.mapLeft(parseSha256Sums(text), (p) => refusal(sumsFileName, p.line === undefined ? p.reason : `line ${p.line} ${p.reason}`))
-}
-
-const statNow = (file: string) => {
-  try {
-    return statSync(file)
-  } catch {
-    return undefined
-  }
 }
 
 const basename = (p: string) => p.slice(p.lastIndexOf("/") + 1)
@@ -308,8 +301,8 @@ export class VersionHasher extends Effect.Service<VersionHasher>()("lxd-image-se
     /** `stillSame`, at once: for the small versions hashed at once. */
     const stillSameNow = (plan: FoundPlan): boolean => {
       for (const f of planFiles(plan)) {
-        const now = statNow(f.path)
-        if (!now || !sameIdentity(f, identityOf(f.name, now))) return false
+        const now = identityNow(f.path, f.name)
+        if (!now || !sameIdentity(f, now)) return false
       }
       return true
     }

@@ -5,7 +5,6 @@
  * write stops the run (`update`) or is tried again with backoff (`watch`), and in the memory they keep.
  */
 import { Array, Clock, Effect, Either, Fiber, LogLevel } from "effect"
-import { statSync } from "node:fs"
 import { type AliasClaim, aliasClaimOf } from "../indexer/Catalog.js"
 import { AliasBook } from "./AliasBook.js"
 import type { Product } from "../simplestreams/Streams.js"
@@ -16,7 +15,7 @@ import { followBytes, Progress, silentProgress } from "../progress/Progress.js"
 import { type ImagesFolderError, Scanner } from "../tree/Scanner.js"
 import { Generations } from "./Generations.js"
 import type { Journal, WrittenCatalog } from "./Journal.js"
-import { identityOf } from "../tree/Identity.js"
+import { identityNow } from "../tree/IdentityNow.js"
 import type { HashedVersion } from "../indexer/Catalog.js"
 import type { Refusal } from "../tree/Layout.js"
 import type { FoundPlan } from "../tree/Scanner.js"
@@ -133,8 +132,8 @@ export const makePublishShell = (publisher: Publisher, text: CatalogText, settin
     /** images.json as it is now, just written from `text`, when the text's render key is known. */
     const writtenCatalog = (): WrittenCatalog | undefined => {
       if (settings.renderKey === undefined) return undefined
-      const info = statSync(`${settings.streamsDir}/images.json`, { throwIfNoEntry: false })
-      return info && { file: identityOf("images.json", info), key: settings.renderKey }
+      const file = identityNow(`${settings.streamsDir}/images.json`, "images.json")
+      return file && { file, key: settings.renderKey }
     }
 
     let held = false

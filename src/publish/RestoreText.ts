@@ -6,9 +6,10 @@
  * cut from it instead; only the products of version folders remembered or forgotten since are rendered again.
  * Anything else (another writer, an edit by hand, another build, a compacted journal) renders every product.
  */
-import { readFileSync, statSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { CatalogText } from "../indexer/CatalogText.js"
-import { type FileIdentity, identityOf, sameIdentity } from "../tree/Identity.js"
+import { type FileIdentity, sameIdentity } from "../tree/Identity.js"
+import { identityNow } from "../tree/IdentityNow.js"
 import type { JournalState } from "./Journal.js"
 import { type Publisher, productKeyOf } from "./Publisher.js"
 
@@ -58,10 +59,7 @@ export const restoreText = (publisher: Publisher, state: Pick<JournalState, "wri
     return { text, rendered: text.size }
   }
   if (written === undefined || renderKey === undefined || written.key !== renderKey) return rendered()
-  const now = () => {
-    const info = statSync(imagesFile, { throwIfNoEntry: false })
-    return info && identityOf(written.file.name, info)
-  }
+  const now = () => identityNow(imagesFile, written.file.name)
   const before = now()
   if (before === undefined || !sameIdentity(before, written.file)) return rendered()
   let bytes: Buffer

@@ -16,6 +16,8 @@ import { tmpdir } from "node:os"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import { makeTinyTree } from "./bench/trees.mjs"
+// tsc's output, written just before this script runs (npm run build): the one definition of a hash worker's start
+import { earlyWorkerCommands, earlyWorkersKey, workerBoot } from "../dist/src/indexer/WorkerBoot.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const dist = join(root, "dist")
@@ -64,6 +66,21 @@ const { wrap } = require("node:module")
 // the program exposes V8's gc at run time (CollectGarbage), and V8 takes a code cache only under the flags it
 // was made with: set first, the flags are the same when the build makes the cache and whenever it is used
 require("node:v8").setFlagsFromString("--expose-gc")
+// the hash workers of a command that hashes big files at once start here, while the program loads (0.1 s
+// sooner); the program's Hasher takes them (src/indexer/WorkerBoot.ts). Unused, they do not hold the process.
+if (process.argv.slice(2).some((word) => ${JSON.stringify(earlyWorkerCommands)}.includes(word))) {
+  const { Worker } = require("node:worker_threads")
+  const early = []
+  try {
+    for (let i = 0; i < require("node:os").availableParallelism(); i++) {
+      const worker = new Worker(${JSON.stringify(workerBoot)}, { eval: true })
+      worker.unref()
+      worker.once("exit", () => early.includes(worker) && early.splice(early.indexOf(worker), 1))
+      early.push(worker)
+    }
+  } catch {}
+  globalThis[Symbol.for(${JSON.stringify(earlyWorkersKey)})] = early
+}
 const file = path.join(__dirname, "lxd-image-server.bundle.cjs")
 let cachedData
 try {

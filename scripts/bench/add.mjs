@@ -31,7 +31,7 @@ export const runAdd = (root, image, timeoutMs) => {
     const started = performance.now()
     const r = spawnSync(
       process.execPath,
-      ["--import", rssHook, bin, "--log-file", join(root, "add.log"), "--config", join(root, "none.toml"), "add", image, "--img-dir", join(root, "images"), "--streams-dir", streams, "--state-dir", join(root, "state")],
+      ["--require", rssHook, bin, "--log-file", join(root, "add.log"), "--config", join(root, "none.toml"), "add", image, "--img-dir", join(root, "images"), "--streams-dir", streams, "--state-dir", join(root, "state")],
       { encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL" }
     )
     const seconds = (performance.now() - started) / 1000

@@ -11,7 +11,7 @@ export const runUpdate = (root, timeoutMs) => {
   const started = performance.now()
   const r = spawnSync(
     process.execPath,
-    ["--import", rssHook, bin, "--log-file", join(root, "update.log"), "--config", join(root, "none.toml"), "update", "--img-dir", join(root, "images"), "--streams-dir", join(root, "streams", "v1")],
+    ["--require", rssHook, bin, "--log-file", join(root, "update.log"), "--config", join(root, "none.toml"), "update", "--img-dir", join(root, "images"), "--streams-dir", join(root, "streams", "v1")],
     { encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 256 * 1024 * 1024 }
   )
   const seconds = (performance.now() - started) / 1000

@@ -11,6 +11,7 @@ import { Worker } from "node:worker_threads"
 import { createHash } from "node:crypto"
 import { closeSync, fstatSync, openSync, readSync } from "node:fs"
 import { Data, Effect, Either, type Scope } from "effect"
+import { earlyWorkersKey, workerBoot } from "./WorkerBoot.js"
 
 export interface HashJob {
   /** The file read once, to its end. */
@@ -161,7 +162,8 @@ type JobOutcome =
 
 type RunJob = (job: HashJob, stopped: () => boolean, counted: ((n: number) => void) | undefined) => JobOutcome
 
-// The worker: plain CommonJS, run the same from the TypeScript sources, the build and the bundle. The handler
+// The worker: plain CommonJS, run the same from the TypeScript sources, the build and the bundle, as the body
+// of a function of require, parentPort and workerData (WorkerBoot runs it on its first message). The handler
 // is synchronous (blocking is this thread's whole job), so posted jobs queue up in the worker and run back to
 // back. Being synchronous, the worker cannot hear a message while it reads: a job is cancelled through shared
 // memory instead. The main thread writes the job's id into its slot (id modulo the slot count); the worker
@@ -169,7 +171,6 @@ type RunJob = (job: HashJob, stopped: () => boolean, counted: ((n: number) => vo
 // own id drops the job and replies { cancelled: true }. A slot holds an exact id, so a collision can only let a
 // cancelled job run on, never stop a wanted one.
 const workerSource = `
-const { parentPort, workerData } = require("node:worker_threads")
 const cancelled = new Int32Array(workerData.cancelled)
 const read = new BigInt64Array(workerData.read)
 const { createHash } = require("node:crypto")
@@ -202,6 +203,14 @@ export interface HasherOptions {
   readonly workers?: number
 }
 
+/** A worker the launcher started (WorkerBoot), still waiting for its code; each is taken once. */
+const takeEarlyWorker = (): Worker | undefined => {
+  const early: unknown = Reflect.get(globalThis, Symbol.for(earlyWorkersKey))
+  if (!Array.isArray(early)) return undefined
+  const worker: unknown = early.shift()
+  return worker instanceof Worker ? worker : undefined
+}
+
 /** Jobs queued in each worker at once, so that a worker never waits for the main thread between jobs. */
 const depth = 2
 
@@ -232,8 +241,11 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
       Array.from({ length: count }, (): Lane => {
         const shared = new SharedArrayBuffer(cancelSlots * Int32Array.BYTES_PER_ELEMENT)
         const read = new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT)
+        const worker = takeEarlyWorker() ?? new Worker(workerBoot, { eval: true })
+        worker.ref()
+        worker.postMessage({ source: workerSource, data: { cancelled: shared, read } })
         const lane: Lane = {
-          worker: new Worker(workerSource, { eval: true, workerData: { cancelled: shared, read } }),
+          worker,
           waiting: new Map(),
           cancelled: new Int32Array(shared),
           read: new BigInt64Array(read),

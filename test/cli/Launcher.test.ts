@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { binPath } from "../support/Bin.js"
+import { binPath, runBin } from "../support/Bin.js"
 
 const bundle = binPath.replace(/\.cjs$/, ".bundle.cjs")
 
@@ -27,5 +27,14 @@ describe("launcher", () => {
     const out = spawnSync(process.execPath, ["-e", probe], { encoding: "utf8", env })
     expect(out.stderr).toBe("")
     expect(out.stdout).toBe("false")
+  })
+
+  it("starts hash workers for a command that hashes at once; unused, they do not keep the process alive", () => {
+    // `update --help` hashes nothing: the launcher starts the workers all the same, and nothing takes them
+    const started = performance.now()
+    const out = runBin(["update", "--help"])
+    expect(out.code).toBe(0)
+    expect(out.stdout).toMatch(/Rebuild index\.json and images\.json/)
+    expect(performance.now() - started).toBeLessThan(20_000)
   })
 })

@@ -5,6 +5,8 @@ import { createHash, randomBytes } from "node:crypto"
 import { closeSync, constants, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { hashHereNow, makeHasher } from "../../src/indexer/Hasher.js"
+import { earlyWorkersKey, workerBoot } from "../../src/indexer/WorkerBoot.js"
+import { Worker } from "node:worker_threads"
 import { readdirSync } from "node:fs"
 import { tempDir } from "../support/Images.js"
 import { combined, files } from "../support/Vectors.js"
@@ -224,4 +226,31 @@ describe("Hasher (worker pool)", () => {
       expect(Either.isRight(hashHereNow({ file: qcow2, heads: [], own: true, whole: true }))).toBe(true)
     }))
 
+  it.scoped("takes the workers the launcher started before the program loaded, each once, and starts its own beyond them", () =>
+    Effect.gen(function* () {
+      const key = Symbol.for(earlyWorkersKey)
+      // as the launcher leaves them: started from WorkerBoot, waiting for their code, not holding the process
+      const early = [new Worker(workerBoot, { eval: true })]
+      early[0]!.unref()
+      const left = [...early]
+      Reflect.set(globalThis, key, left)
+      yield* Effect.addFinalizer(() => Effect.sync(() => Reflect.deleteProperty(globalThis, key)))
+      let answered = 0
+      early[0]!.on("message", () => answered++)
+      const hasher = yield* makeHasher({ workers: 2 })
+      const big = join(tempDir(), "rootfs.squashfs")
+      const bytes = Buffer.concat([Buffer.from("hsqs"), randomBytes(1024 * 1024)])
+      writeFileSync(big, bytes)
+      const results = yield* Effect.all(
+        Array.from({ length: 4 }, () => hasher.hash({ file: big, heads: [p("m1")], own: true })),
+        { concurrency: "unbounded" }
+      )
+      for (const r of results) {
+        expect(r.own).toBe(createHash("sha256").update(bytes).digest("hex"))
+        expect(r.combined).toEqual([createHash("sha256").update(files.m1.text).update(bytes).digest("hex")])
+      }
+      // taken, not left for another pool: the early thread hashed for this pool, beside one started here
+      expect(left).toEqual([])
+      expect(answered).toBeGreaterThan(0)
+    }))
 })

@@ -17,7 +17,7 @@ import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import { makeTinyTree } from "./bench/trees.mjs"
 // tsc's output, written just before this script runs (npm run build): the one definition of a hash worker's start
-import { earlyWorkerCommands, earlyWorkersKey, workerBoot } from "../dist/src/indexer/WorkerBoot.js"
+import { earlyHashWorkers, earlyWatcher, hashWorkerBoot } from "../dist/src/process/EarlyThreads.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const dist = join(root, "dist")
@@ -52,7 +52,7 @@ const options = {
 }
 await build({ ...options, entryPoints: [join(root, "src", "bin.ts")], outfile: bundle })
 // the file watcher's thread (src/watch/WatcherThread.ts): chokidar alone, so that the thread starts in milliseconds
-await build({ ...options, entryPoints: [join(root, "src", "watch", "WatcherThread.ts")], outfile: join(dist, "lxd-image-server.watcher.cjs") })
+await build({ ...options, entryPoints: [join(root, "src", "watch", "WatcherThread.ts")], outfile: join(dist, earlyWatcher.file) })
 writeFileSync(
   launcher,
   `#!/usr/bin/env node
@@ -66,21 +66,31 @@ const { wrap } = require("node:module")
 // the program exposes V8's gc at run time (CollectGarbage), and V8 takes a code cache only under the flags it
 // was made with: set first, the flags are the same when the build makes the cache and whenever it is used
 require("node:v8").setFlagsFromString("--expose-gc")
-// the hash workers of a command that hashes big files at once start here, while the program loads (0.1 s
-// sooner); the program's Hasher takes them (src/indexer/WorkerBoot.ts). Unused, they do not hold the process.
-if (process.argv.slice(2).some((word) => ${JSON.stringify(earlyWorkerCommands)}.includes(word))) {
-  const { Worker } = require("node:worker_threads")
-  const early = []
+// the threads a command needs at once start here, while the program loads (0.1 s sooner): the hash workers of
+// update, add and verify, the file watcher of watch and serve. The program takes them (src/process/EarlyThreads.ts);
+// unused, they do not hold the process.
+const early = (command, key, start) => {
+  if (!process.argv.slice(2).some((word) => command.includes(word))) return
+  const threads = []
   try {
-    for (let i = 0; i < require("node:os").availableParallelism(); i++) {
-      const worker = new Worker(${JSON.stringify(workerBoot)}, { eval: true })
-      worker.unref()
-      worker.once("exit", () => early.includes(worker) && early.splice(early.indexOf(worker), 1))
-      early.push(worker)
-    }
+    start((thread) => {
+      thread.unref()
+      // what fails before the program takes it is its own end, not the process's (the program starts another)
+      thread.on("error", () => {})
+      thread.once("exit", () => threads.includes(thread) && threads.splice(threads.indexOf(thread), 1))
+      threads.push(thread)
+    })
   } catch {}
-  globalThis[Symbol.for(${JSON.stringify(earlyWorkersKey)})] = early
+  globalThis[Symbol.for(key)] = threads
 }
+early(${JSON.stringify(earlyHashWorkers.commands)}, ${JSON.stringify(earlyHashWorkers.key)}, (keep) => {
+  const { Worker } = require("node:worker_threads")
+  for (let i = 0; i < require("node:os").availableParallelism(); i++) keep(new Worker(${JSON.stringify(hashWorkerBoot)}, { eval: true }))
+})
+early(${JSON.stringify(earlyWatcher.commands)}, ${JSON.stringify(earlyWatcher.key)}, (keep) => {
+  const { Worker } = require("node:worker_threads")
+  keep(new Worker(path.join(__dirname, ${JSON.stringify(earlyWatcher.file)}), { argv: [] }))
+})
 const file = path.join(__dirname, "lxd-image-server.bundle.cjs")
 let cachedData
 try {

@@ -11,7 +11,7 @@ import { Worker } from "node:worker_threads"
 import { createHash } from "node:crypto"
 import { closeSync, fstatSync, openSync, readSync } from "node:fs"
 import { Data, Effect, Either, type Scope } from "effect"
-import { earlyWorkersKey, workerBoot } from "./WorkerBoot.js"
+import { earlyHashWorkers, hashWorkerBoot, takeEarlyThread } from "../process/EarlyThreads.js"
 
 export interface HashJob {
   /** The file read once, to its end. */
@@ -163,7 +163,7 @@ type JobOutcome =
 type RunJob = (job: HashJob, stopped: () => boolean, counted: ((n: number) => void) | undefined) => JobOutcome
 
 // The worker: plain CommonJS, run the same from the TypeScript sources, the build and the bundle, as the body
-// of a function of require, parentPort and workerData (WorkerBoot runs it on its first message). The handler
+// of a function of require, parentPort and workerData (hashWorkerBoot runs it on its first message). The handler
 // is synchronous (blocking is this thread's whole job), so posted jobs queue up in the worker and run back to
 // back. Being synchronous, the worker cannot hear a message while it reads: a job is cancelled through shared
 // memory instead. The main thread writes the job's id into its slot (id modulo the slot count); the worker
@@ -203,11 +203,9 @@ export interface HasherOptions {
   readonly workers?: number
 }
 
-/** A worker the launcher started (WorkerBoot), still waiting for its code; each is taken once. */
+/** A worker the launcher started (EarlyThreads), still waiting for its code. */
 const takeEarlyWorker = (): Worker | undefined => {
-  const early: unknown = Reflect.get(globalThis, Symbol.for(earlyWorkersKey))
-  if (!Array.isArray(early)) return undefined
-  const worker: unknown = early.shift()
+  const worker = takeEarlyThread(earlyHashWorkers.key)
   return worker instanceof Worker ? worker : undefined
 }
 
@@ -241,7 +239,7 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
       Array.from({ length: count }, (): Lane => {
         const shared = new SharedArrayBuffer(cancelSlots * Int32Array.BYTES_PER_ELEMENT)
         const read = new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT)
-        const worker = takeEarlyWorker() ?? new Worker(workerBoot, { eval: true })
+        const worker = takeEarlyWorker() ?? new Worker(hashWorkerBoot, { eval: true })
         worker.ref()
         worker.postMessage({ source: workerSource, data: { cancelled: shared, read } })
         const lane: Lane = {

@@ -12,6 +12,7 @@ import { Data, Effect, Stream } from "effect"
 import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { Worker } from "node:worker_threads"
+import { earlyWatcher, takeEarlyThread } from "../process/EarlyThreads.js"
 import { type PlainTreeEvent, startTreeWatch } from "./TreeWatch.js"
 
 export type TreeEvent = Data.TaggedEnum<{
@@ -39,15 +40,21 @@ export const watchTree = (imagesDir: string): Stream.Stream<TreeEvent> =>
   )
 
 /**
- * chokidar on a thread of its own, started from `entry` (the watcher's bundle). The stream ends if the thread
- * dies: the service then stops rather than go on deaf.
+ * chokidar on a thread of its own, started from `entry` (the watcher's bundle), or the one the launcher started
+ * from it before the program loaded (EarlyThreads), told the folder now. The stream ends if the thread dies: the
+ * service then stops rather than go on deaf.
  */
 export const watchTreeOnThread = (entry: string) => (imagesDir: string): Stream.Stream<TreeEvent> =>
   Stream.asyncScoped<TreeEvent>(
     (emit) =>
       Effect.acquireRelease(
         Effect.sync(() => {
-          const worker = new Worker(entry, { workerData: { imagesDir }, argv: [] })
+          const early = takeEarlyThread(earlyWatcher.key)
+          const worker = early instanceof Worker ? early : new Worker(entry, { workerData: { imagesDir }, argv: [] })
+          if (worker === early) {
+            worker.ref()
+            worker.postMessage({ imagesDir })
+          }
           worker.on("message", (e: PlainTreeEvent) => void emit.single(treeEvent(e)))
           // what killed it is said (as events lost, in the log) before the stream ends
           worker.once("error", (e) => {
@@ -63,7 +70,7 @@ export const watchTreeOnThread = (entry: string) => (imagesDir: string): Stream.
   )
 
 /** The watcher's bundle, as the build writes it beside the launcher. */
-export const watcherThreadFile = "lxd-image-server.watcher.cjs"
+export const watcherThreadFile = earlyWatcher.file
 
 /**
  * The watcher's bundle beside the launcher that started this program (`require.main`: the bundle is run by

@@ -7,8 +7,7 @@ import { collectGarbage } from "../process/CollectGarbage.js"
 import { startTreeWatch } from "./TreeWatch.js"
 
 const port = parentPort
-const imagesDir = (workerData as { readonly imagesDir?: unknown } | null)?.imagesDir
-if (port === null || typeof imagesDir !== "string") throw new Error("the file watcher's thread is started by the service, with the folder to watch")
+if (port === null) throw new Error("the file watcher's thread is started by the service, with the folder to watch")
 /**
  * The crawl's garbage (every folder's listing) is collected in one go, not bit by bit while the service works;
  * but not at `ready`, when the service starts its first reconcile: a full collection of this heap then took
@@ -18,10 +17,22 @@ if (port === null || typeof imagesDir !== "string") throw new Error("the file wa
  */
 const collectAfterMs = 1000
 
-startTreeWatch(imagesDir, (event) => {
-  port.postMessage(event)
-  if (event._tag === "Ready") setTimeout(collectGarbage, collectAfterMs)
+const watch = (imagesDir: string) =>
+  startTreeWatch(imagesDir, (event) => {
+    port.postMessage(event)
+    if (event._tag === "Ready") setTimeout(collectGarbage, collectAfterMs)
+  })
+
+const folderOf = (data: unknown) => (typeof data === "object" && data !== null && "imagesDir" in data && typeof data.imagesDir === "string" ? data.imagesDir : undefined)
+// the folder comes with the thread's start, or, for a thread the launcher started before the program loaded
+// (see WatcherThreads.ts), in the service's first message; the thread lives until the service ends it, also
+// once chokidar has nothing left to watch (the images folder removed: the service's next look says so, and why)
+const given = folderOf(workerData)
+let watching = given !== undefined
+if (given !== undefined) watch(given)
+port.on("message", (message: unknown) => {
+  const imagesDir = folderOf(message)
+  if (watching || imagesDir === undefined) return
+  watching = true
+  watch(imagesDir)
 })
-// the thread lives until the service ends it, also once chokidar has nothing left to watch (the images folder
-// removed: the service's next look says so, and why)
-port.on("message", () => undefined)

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { closeSync, constants, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { hashHereNow, makeHasher } from "../../src/indexer/Hasher.js"
-import { earlyWorkersKey, workerBoot } from "../../src/indexer/WorkerBoot.js"
+import { earlyHashWorkers, hashWorkerBoot } from "../../src/process/EarlyThreads.js"
 import { Worker } from "node:worker_threads"
 import { readdirSync } from "node:fs"
 import { tempDir } from "../support/Images.js"
@@ -228,9 +228,9 @@ describe("Hasher (worker pool)", () => {
 
   it.scoped("takes the workers the launcher started before the program loaded, each once, and starts its own beyond them", () =>
     Effect.gen(function* () {
-      const key = Symbol.for(earlyWorkersKey)
-      // as the launcher leaves them: started from WorkerBoot, waiting for their code, not holding the process
-      const early = [new Worker(workerBoot, { eval: true })]
+      const key = Symbol.for(earlyHashWorkers.key)
+      // as the launcher leaves them: started from hashWorkerBoot, waiting for their code, not holding the process
+      const early = [new Worker(hashWorkerBoot, { eval: true })]
       early[0]!.unref()
       const left = [...early]
       Reflect.set(globalThis, key, left)

@@ -8,6 +8,8 @@ import { Chunk, Effect, Option, Stream } from "effect"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
+import { Worker } from "node:worker_threads"
+import { earlyWatcher } from "../../src/process/EarlyThreads.js"
 import { type TreeEvent, watcherThreadFile, watchTreeOnThread } from "../../src/watch/Watcher.js"
 import { binPath } from "../support/Bin.js"
 
@@ -33,6 +35,30 @@ describe("the watcher thread", () => {
       expect(Option.getOrUndefined(found)).toMatchObject({ _tag: "Changed", path: "debian/bookworm", kind: "addDir" })
       // the folder there at the start is not told of: only the readiness came before the change
       expect(seen.map((e) => e._tag)).toEqual(["Ready", "Changed"])
+    })
+  )
+
+  it.scopedLive("is taken from the launcher, which started it before the program loaded, and told the folder then", () =>
+    Effect.gen(function* () {
+      const images = mkdtempSync(join(tmpdir(), "lis-thread-"))
+      mkdirSync(join(images, "debian"))
+      // as the launcher leaves it: started with no folder, waiting for the service's first message
+      const early = new Worker(entry, { argv: [] })
+      early.unref()
+      const left = [early]
+      const key = Symbol.for(earlyWatcher.key)
+      Reflect.set(globalThis, key, left)
+      yield* Effect.addFinalizer(() => Effect.sync(() => Reflect.deleteProperty(globalThis, key)))
+      // an unknown message does not start it: only the folder does
+      early.postMessage("hello")
+      const found = yield* watchTreeOnThread(entry)(images).pipe(
+        Stream.tap((e) => Effect.sync(() => e._tag === "Ready" && mkdirSync(join(images, "debian", "bookworm")))),
+        Stream.filter((e) => e._tag === "Changed" && e.path === "debian/bookworm"),
+        Stream.runHead,
+        Effect.timeout("20 seconds")
+      )
+      expect(Option.getOrUndefined(found)).toMatchObject({ _tag: "Changed", path: "debian/bookworm", kind: "addDir" })
+      expect(left).toEqual([])
     })
   )
 

@@ -1,0 +1,26 @@
+/**
+ * Threads the launcher starts before it loads the program. A thread takes about 50 ms to start on an idle
+ * core, and 130 ms while the program loads beside it; so the launcher (dist/lxd-image-server.cjs, written by
+ * scripts/bundle.mjs from this module) starts those a command needs at once: the hash workers of `update`,
+ * `add` and `verify`, the file watcher of `watch` and `serve`. Each waits for its work in its first message;
+ * the program takes it from where the launcher leaves it (`takeEarlyThread`), or starts its own the same way.
+ * The launcher looks for the command among its arguments as a plain word: a word given as an option's value
+ * starts the threads too, unused; they do not hold the process open.
+ * No imports: the build reads this module as it is.
+ */
+
+/** A hash worker's whole start-up source: it runs its first message's `source`, with its `data` as workerData. */
+export const hashWorkerBoot = `const { parentPort } = require("node:worker_threads")
+parentPort.once("message", ({ source, data }) => new Function("require", "parentPort", "workerData", source)(require, parentPort, data))`
+
+/** One hash worker per core, started from `hashWorkerBoot`. */
+export const earlyHashWorkers = { key: "lxd-image-server/early-hash-workers", commands: ["update", "add", "verify"] } as const
+
+/** The file watcher's thread (WatcherThread.ts, bundled as `file` beside the launcher), waiting for the folder to watch. */
+export const earlyWatcher = { key: "lxd-image-server/early-watcher", commands: ["watch", "serve"], file: "lxd-image-server.watcher.cjs" } as const
+
+/** One of the threads the launcher left under `key` (an array), if any is left: each is taken once. */
+export const takeEarlyThread = (key: string): unknown => {
+  const early: unknown = Reflect.get(globalThis, Symbol.for(key))
+  return Array.isArray(early) ? early.shift() : undefined
+}

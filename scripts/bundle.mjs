@@ -89,7 +89,7 @@ early(${JSON.stringify(earlyHashWorkers.commands)}, ${JSON.stringify(earlyHashWo
 })
 early(${JSON.stringify(earlyWatcher.commands)}, ${JSON.stringify(earlyWatcher.key)}, (keep) => {
   const { Worker } = require("node:worker_threads")
-  keep(new Worker(path.join(__dirname, ${JSON.stringify(earlyWatcher.file)}), { argv: [] }))
+  keep(new Worker(path.join(__dirname, ${JSON.stringify(earlyWatcher.file)}), ${JSON.stringify(earlyWatcher.options)}))
 })
 const file = path.join(__dirname, "lxd-image-server.bundle.cjs")
 let cachedData

@@ -1,6 +1,6 @@
 /**
  * The entry of the file watcher's thread (bundled alone as `dist/lxd-image-server.watcher.cjs`): watches the
- * folder its worker data names and posts each event to the service.
+ * folder its worker data names, or else its first message, and posts each event to the service.
  */
 import { parentPort, workerData } from "node:worker_threads"
 import { collectGarbage } from "../process/CollectGarbage.js"
@@ -25,7 +25,7 @@ const watch = (imagesDir: string) =>
 
 const folderOf = (data: unknown) => (typeof data === "object" && data !== null && "imagesDir" in data && typeof data.imagesDir === "string" ? data.imagesDir : undefined)
 // the folder comes with the thread's start, or, for a thread the launcher started before the program loaded
-// (see WatcherThreads.ts), in the service's first message; the thread lives until the service ends it, also
+// (see process/EarlyThreads.ts), in the service's first message; the thread lives until the service ends it, also
 // once chokidar has nothing left to watch (the images folder removed: the service's next look says so, and why)
 const given = folderOf(workerData)
 let watching = given !== undefined

@@ -16,7 +16,8 @@ import { tmpdir } from "node:os"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import { makeTinyTree } from "./bench/trees.mjs"
-// tsc's output, written just before this script runs (npm run build): the one definition of a hash worker's start
+// tsc's output, written just before this script runs (npm run build): the one definition of the threads the
+// launcher starts early (the hash workers' start, the file watcher's file and options)
 import { earlyHashWorkers, earlyWatcher, hashWorkerBoot } from "../dist/src/process/EarlyThreads.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")

@@ -21,9 +21,10 @@ export const earlyHashWorkers = { key: "lxd-image-server/early-hash-workers", co
  * watch, started with `options` however it starts. Its young generation is held to 24 MB (V8's default for a
  * worker is 48): chokidar's crawl makes garbage fast, and the larger young space was RSS the service held at its
  * peak, in some starts 80 MiB more than in others. 10,000 versions, 5 alternated warm restarts: VmHWM 452–530 MB
- * (median 464) by default, 438–457 MB (median 445) with 24; the restart's time within the noise. Not less: with
- * 8 MB, more of the crawl's state outlived its young space, and 100,000 versions took 4 s longer to crawl, with
- * 340 MB more at the peak (24 MB: 2 s less, 126 MB more, one run each, within that scale's noise).
+ * (median 464) by default, 438–457 MB (median 445) with 24; the restart's time within the noise. At 100,000
+ * versions it costs 50–115 MB at the peak (2 alternated runs: 2,991–2,999 MB by default, 3,047–3,106 MB), the
+ * crawl's time within the noise. Not less than 24: with 8 MB, more of the crawl's state outlived its young space,
+ * and 100,000 versions took 4 s longer to crawl, with 340 MB more at the peak.
  */
 export const earlyWatcher: {
   readonly key: string

@@ -203,12 +203,6 @@ export interface HasherOptions {
   readonly workers?: number
 }
 
-/** A worker the launcher started (EarlyThreads), still waiting for its code. */
-const takeEarlyWorker = (): Worker | undefined => {
-  const worker = takeEarlyThread(earlyHashWorkers.key)
-  return worker instanceof Worker ? worker : undefined
-}
-
 /** Jobs queued in each worker at once, so that a worker never waits for the main thread between jobs. */
 const depth = 2
 
@@ -239,7 +233,8 @@ export const makeHasher = (options: HasherOptions = {}): Effect.Effect<{
       Array.from({ length: count }, (): Lane => {
         const shared = new SharedArrayBuffer(cancelSlots * Int32Array.BYTES_PER_ELEMENT)
         const read = new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT)
-        const worker = takeEarlyWorker() ?? new Worker(hashWorkerBoot, { eval: true })
+        // one the launcher started (EarlyThreads), still waiting for its code, or a new one
+        const worker = takeEarlyThread(earlyHashWorkers.key) ?? new Worker(hashWorkerBoot, { eval: true })
         worker.ref()
         worker.postMessage({ source: workerSource, data: { cancelled: shared, read } })
         const lane: Lane = {

@@ -6,8 +6,9 @@
  * the program takes it from where the launcher leaves it (`takeEarlyThread`), or starts its own the same way.
  * The launcher looks for the command among its arguments as a plain word: a word given as an option's value
  * starts the threads too, unused; they do not hold the process open.
- * No imports: the build reads this module as it is.
+ * It imports node's modules only: the build reads it as it is.
  */
+import { Worker } from "node:worker_threads"
 
 /** A hash worker's whole start-up source: it runs its first message's `source`, with its `data` as workerData. */
 export const hashWorkerBoot = `const { parentPort } = require("node:worker_threads")
@@ -39,7 +40,8 @@ export const earlyWatcher: {
 }
 
 /** One of the threads the launcher left under `key` (an array), if any is left: each is taken once. */
-export const takeEarlyThread = (key: string): unknown => {
+export const takeEarlyThread = (key: string): Worker | undefined => {
   const early: unknown = Reflect.get(globalThis, Symbol.for(key))
-  return Array.isArray(early) ? early.shift() : undefined
+  const thread: unknown = Array.isArray(early) ? early.shift() : undefined
+  return thread instanceof Worker ? thread : undefined
 }

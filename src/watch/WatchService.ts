@@ -142,8 +142,11 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
         const publisher = new Publisher({ compat: options.compat, imagesPath, settleMs }, journal.state)
         const renderKey = renderKeyOf(buildId, options.compat, imagesPath)
         const { text, rendered, file: restoredFrom } = restoreText(publisher, journal.state, path.join(options.streamsDir, "images.json"), renderKey)
-        /** images.json as the text was cut from it: the first reconcile need not read it again to compare. */
-        const imagesKnown = restoredFrom && { file: restoredFrom, bytes: text.imagesChunks() }
+        /**
+         * images.json as the text was cut from it: the first reconcile need not read it again to compare. Let go
+         * of after that reconcile, which alone may use it.
+         */
+        let imagesKnown = restoredFrom && { file: restoredFrom, bytes: text.imagesChunks() }
         if (text.size > 0) yield* Effect.logDebug(`catalog text: ${text.size - rendered} products as images.json holds them, ${rendered} rendered`)
         const shell = yield* makePublishShell(publisher, text, { imagesDir, streamsDir: options.streamsDir, onWriteFailure: "retry", journal, renderKey })
         yield* logGenerations
@@ -277,13 +280,14 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
             // the files on disk must say what the catalog is, also when no version changed (first start,
             // another writer, a streams folder emptied by hand)
             if (!publisher.hasUncommitted()) {
-              yield* store.write(options.streamsDir, text.files(), { checkDisk: true, imagesKnown: reconciled ? undefined : imagesKnown }).pipe(
+              yield* store.write(options.streamsDir, text.files(), { checkDisk: true, imagesKnown }).pipe(
                 Effect.zipRight(shell.wroteWhole),
                 Effect.catchAll((e) => Effect.logError(`${e.message}; the catalog on disk stays as it is until the next reconcile`))
               )
             }
             lastReconcile = yield* now
             reconciled = true
+            imagesKnown = undefined
             const hashed = shell.hashed() - hashedBefore
             const mem = process.memoryUsage()
             yield* Effect.logDebug(

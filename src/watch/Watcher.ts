@@ -50,7 +50,7 @@ export const watchTreeOnThread = (entry: string) => (imagesDir: string): Stream.
       Effect.acquireRelease(
         Effect.sync(() => {
           const early = takeEarlyThread(earlyWatcher.key)
-          const worker = early instanceof Worker ? early : new Worker(entry, { ...earlyWatcher.options, workerData: { imagesDir } })
+          const worker = early ?? new Worker(entry, { ...earlyWatcher.options, workerData: { imagesDir } })
           if (worker === early) {
             worker.ref()
             worker.postMessage({ imagesDir })

@@ -27,12 +27,11 @@ const folderOf = (data: unknown) => (typeof data === "object" && data !== null &
 // the folder comes with the thread's start, or, for a thread the launcher started before the program loaded
 // (see process/EarlyThreads.ts), in the service's first message; the thread lives until the service ends it, also
 // once chokidar has nothing left to watch (the images folder removed: the service's next look says so, and why)
-const given = folderOf(workerData)
-let watching = given !== undefined
-if (given !== undefined) watch(given)
-port.on("message", (message: unknown) => {
-  const imagesDir = folderOf(message)
+let watching = false
+const start = (imagesDir: string | undefined) => {
   if (watching || imagesDir === undefined) return
   watching = true
   watch(imagesDir)
-})
+}
+start(folderOf(workerData))
+port.on("message", (message: unknown) => start(folderOf(message)))

@@ -34,6 +34,18 @@ const key = "debian/bookworm/amd64/default"
 const published = (w: WebRoot, v: string) => publishedVersions(w).includes(`${key}/${v}`)
 const countOf = (text: string, needle: string) => text.split(needle).length - 1
 
+/**
+ * A tree of one version and a service that published it, its generation in the journal too: "published" is
+ * logged once it is there (a stop before that left no generation, and the restart nothing to take the text from).
+ */
+const publishedOne = async (seed: string) => {
+  const w = makeWebRoot()
+  addContainer(w, `${key}/20240101_10:00`, seed)
+  const first = watchOn(w)
+  await waitFor("the first catalog", () => published(w, "20240101_10:00") && first.log().includes("INFO  published"))
+  return { w, first }
+}
+
 describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
   it("publishes the tree at start, then a new version once, removes what leaves, and readers never see a torn file", async () => {
     const w = makeWebRoot()
@@ -223,11 +235,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
   }, 60_000)
 
   it("stops on SIGTERM within 5 s with exit 0, and the next start reuses the hashes", async () => {
-    const w = makeWebRoot()
-    addContainer(w, `${key}/20240101_10:00`, "t")
-    const first = watchOn(w)
-    // its generation in the journal too: "published" is logged once it is there
-    await waitFor("the first catalog", () => published(w, "20240101_10:00") && first.log().includes("INFO  published"))
+    const { w, first } = await publishedOne("t")
     const before = readFileSync(join(w.streams, "images.json"), "utf8")
     const started = Date.now()
     expect(await first.stop("SIGTERM")).toBe(0)
@@ -241,10 +249,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "rsync"))("watch", () => {
   }, 60_000)
 
   it("after images.json was edited while it was stopped, renders the catalog again at start and puts the truth back", async () => {
-    const w = makeWebRoot()
-    addContainer(w, `${key}/20240101_10:00`, "e")
-    const first = watchOn(w)
-    await waitFor("the first catalog", () => published(w, "20240101_10:00") && first.log().includes("INFO  published"))
+    const { w, first } = await publishedOne("e")
     expect(await first.stop("SIGTERM")).toBe(0)
     const file = join(w.streams, "images.json")
     const truth = readFileSync(file, "utf8")

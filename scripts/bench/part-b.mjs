@@ -159,16 +159,20 @@ export const partB = async (base, n) => {
   } else line("3. (a cold start, not measured: the state the warm restart needs)", fmt(stats(colds)))
   if (!steps.has("warm") && !steps.has("publish")) return out
 
-  // 4. warm restarts: launch -> "reconciled … (0 hashed, …)" after the watcher is ready; the last one stays for the publishes
+  // 4. warm restarts: launch -> "reconciled … (0 hashed, …)" after the watcher is ready; the last one stays for the
+  // publishes. Each measured one follows a run of chokidar alone, as openssl and update alternate in part A: the
+  // goal is judged on the pairs, so that both see the same load on the machine.
   let svc
+  const paired = steps.has("warm") && out.chokidar !== undefined
   const warms = await step("warm", () =>
-    repeat(steps.has("warm") ? 3 : 1, 30, async () => {
+    repeat(steps.has("warm") ? 3 : 1, paired ? 60 : 30, async () => {
       if (svc) await svc.stop(timeout(30, 1, n))
+      const alone = paired ? (await runChokidarAlone(images, timeout(30, 5, n))).seconds : NaN
       svc = startWatch(root, settle)
       // the reconcile after chokidar is ready (a service whose watcher is slow reconciles once without it first)
       await svc.waitLog(readyLine, timeout(60, 10, n))
       const { match, at } = await svc.waitLog(reconciledLine, timeout(60, 10, n), svc.log.search(readyLine))
-      return { seconds: (at - svc.launched) / 1000, versions: Number(match[1]), hashed: Number(match[3]), cached: Number(match[4]) }
+      return { seconds: (at - svc.launched) / 1000, alone, versions: Number(match[1]), hashed: Number(match[3]), cached: Number(match[4]) }
     })
   )
   if (!warms) {
@@ -178,9 +182,13 @@ export const partB = async (base, n) => {
   if (steps.has("warm")) {
     out.warm = stats(warms.map((w) => w.seconds))
     out.warmHashed = Math.max(...warms.map((w) => w.hashed))
-    out.warmGoal = (out.chokidar?.med ?? NaN) + 1
-    out.warmOk = out.warmHashed === 0 && warms.every((w) => w.versions === n) ? verdict(out.warm.med, out.warmGoal) : "NOT met"
-    line("4. watch warm restart: launch -> reconciled", `${fmt(out.warm)}, ${out.warmHashed} hashed, ${warms[0].cached} from the cache (goal <= chokidar + 1 s = ${out.warmGoal.toFixed(2)} s, 0 hashed: ${out.warmOk})`)
+    // the time over chokidar alone, pair by pair: at most 1 s
+    out.warmAlone = stats(warms.map((w) => w.alone))
+    out.warmOver = stats(warms.map((w) => w.seconds - w.alone))
+    out.warmOk = out.warmHashed === 0 && warms.every((w) => w.versions === n) ? verdict(out.warmOver.med, 1) : "NOT met"
+    line("4. watch warm restart: launch -> reconciled", `${fmt(out.warm)}, ${out.warmHashed} hashed, ${warms[0].cached} from the cache`)
+    line("   chokidar alone, run just before each", fmt(out.warmAlone))
+    line("   warm restart - chokidar alone, per pair", `${fmt(out.warmOver)} (goal <= 1 s, 0 hashed: ${out.warmOk})`)
   }
   if (!steps.has("publish")) {
     await svc.stop(timeout(30, 1, n)).finally(() => svc.kill())

@@ -48,11 +48,14 @@ export const startWatch = (w: WebRoot, options: WatchStart = {}): WatchProcess =
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** Polls until `check` returns true, or fails after `timeoutMs` with `what`. */
-export const waitFor = async (what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> => {
+/**
+ * Polls until `check` returns true, or fails after `timeoutMs` with `what`, and with the end of `log` (a
+ * service's log, say) when given: what a timeout in CI has to tell.
+ */
+export const waitFor = async (what: string, check: () => boolean, timeoutMs = 20_000, log?: () => string): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${log ? `; the log ends:\n${log().slice(-6000)}` : ""}`)
     await sleep(50)
   }
 }

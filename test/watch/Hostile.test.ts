@@ -194,7 +194,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "mount") || !haveRoot())("
       closeSync(fd)
     }
     addContainer(w, `${key}/20240102_10:00`, "b")
-    await waitFor("the failed write to be logged", () => watch.log().includes("cannot write the catalog"), 20_000)
+    await waitFor("the failed write to be logged", () => watch.log().includes("cannot write the catalog"), 20_000, watch.log)
     await sleep(1500)
     expect(watch.child.exitCode).toBe(null)
     expect(readFileSync(join(w.streams, "images.json"), "utf8")).toBe(before)
@@ -204,7 +204,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "mount") || !haveRoot())("
     expect(watch.log().split("\n").filter((l) => / ERROR +cannot write the catalog/.test(l))).toHaveLength(1)
     expect(watch.log()).not.toContain(`published ${key}/20240102_10:00`)
     rmSync(filler)
-    await waitFor("the version once there is room", () => published(w, "20240102_10:00"), 30_000)
+    await waitFor("the version once there is room", () => published(w, "20240102_10:00"), 30_000, watch.log)
     // the line follows the write: the generation reaches the log through its own queue
     await waitFor("its log line", () => watch.log().includes(`published ${key}/20240102_10:00`), 5_000)
     expect(existsSync(join(w.root, "state", "status.json"))).toBe(true)

@@ -183,7 +183,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "mount") || !haveRoot())("
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", w.streams])
     mounts.push(w.streams)
     const watch = watchOn(w)
-    await waitFor("the first catalog", () => published(w, "20240101_10:00"))
+    await waitFor("the first catalog", () => published(w, "20240101_10:00"), 20_000, watch.log)
     const before = readFileSync(join(w.streams, "images.json"), "utf8")
     // fill the disk
     const filler = join(w.streams, "filler")
@@ -206,8 +206,8 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "mount") || !haveRoot())("
     rmSync(filler)
     await waitFor("the version once there is room", () => published(w, "20240102_10:00"), 30_000, watch.log)
     // the line follows the write: the generation reaches the log through its own queue
-    await waitFor("its log line", () => watch.log().includes(`published ${key}/20240102_10:00`), 5_000)
+    await waitFor("its log line", () => watch.log().includes(`published ${key}/20240102_10:00`), 5_000, watch.log)
     expect(existsSync(join(w.root, "state", "status.json"))).toBe(true)
-    await waitFor("the state to clear", () => JSON.parse(readFileSync(join(w.root, "state", "status.json"), "utf8")).write_error === null)
+    await waitFor("the state to clear", () => JSON.parse(readFileSync(join(w.root, "state", "status.json"), "utf8")).write_error === null, 20_000, watch.log)
   }, 60_000)
 })

@@ -184,6 +184,9 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "mount") || !haveRoot())("
     mounts.push(w.streams)
     const watch = watchOn(w)
     await waitFor("the first catalog", () => published(w, "20240101_10:00"), 20_000, watch.log)
+    // images.json is written before index.json: the disk is filled once both are in place (the log line follows
+    // the write), else index.json's rename frees the old one's page, and the next catalog fits in it
+    await waitFor("its log line", () => watch.log().includes(`published ${key}/20240101_10:00`), 5_000, watch.log)
     const before = readFileSync(join(w.streams, "images.json"), "utf8")
     // fill the disk
     const filler = join(w.streams, "filler")

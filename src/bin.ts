@@ -41,6 +41,7 @@ cli(process.argv).pipe(
   NodeRuntime.runMain({
     disablePrettyLogger: true,
     disableErrorReporting: true,
-    teardown: (exit) => afterOutput(() => process.exit(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : undefined))
+    // process.exit() without an argument: given one, even undefined, it takes that over the code set above
+    teardown: (exit) => afterOutput(() => (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? process.exit(1) : process.exit()))
   })
 )

@@ -18,6 +18,14 @@ const afterOutput = (then: () => void) => {
   for (const s of streams) s.write("", () => --waiting === 0 && then())
 }
 
+// a reader that stopped early (`list | head`) wants no more: what is printed after goes nowhere, and the command
+// finishes its work (add publishes what it copied) and exits, with no stack trace of the closed pipe
+for (const s of [process.stdout, process.stderr]) {
+  s.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e
+  })
+}
+
 cli(process.argv).pipe(
   withPlainConsole,
   // the CLI already printed usage errors; any other failure is one clear line, never a stack trace

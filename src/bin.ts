@@ -1,4 +1,4 @@
-/** Entry point: runs the command line with the live platform layers. Nothing else. */
+/** Entry point: runs the command line with the live platform layers, and ends the process once it is done. */
 import { ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -9,9 +9,11 @@ import { withPlainConsole } from "./cli/PlainConsole.js"
 import { failureLine } from "./config/Logging.js"
 import { clearStatus } from "./progress/StatusLine.js"
 
+const outputs = [process.stdout, process.stderr]
+
 /** Calls `then` once what was written to stdout and stderr has left the process. */
 const afterOutput = (then: () => void) => {
-  const streams = [process.stdout, process.stderr].filter((s) => s.writableLength > 0)
+  const streams = outputs.filter((s) => s.writableLength > 0)
   let waiting = streams.length
   if (waiting === 0) return then()
   // written after the rest, an empty chunk's callback says the rest is written (or the stream failed)
@@ -20,7 +22,7 @@ const afterOutput = (then: () => void) => {
 
 // a reader that stopped early (`list | head`) wants no more: what is printed after goes nowhere, and the command
 // finishes its work (add publishes what it copied) and exits, with no stack trace of the closed pipe
-for (const s of [process.stdout, process.stderr]) {
+for (const s of outputs) {
   s.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code !== "EPIPE") throw e
   })

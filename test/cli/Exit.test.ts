@@ -28,7 +28,9 @@ describe.skipIf(!haveTools("tar", "xz", "bash"))("the program's exit", () => {
     expect(update.code, update.stderr).toBe(0)
     // the reader reads nothing for a second: the pipe fills, and the rest waits in the program
     const command = [process.execPath, binPath, ...args, "list", "--img-dir", w.images, "--streams-dir", w.streams].map((a) => `'${a}'`).join(" ")
-    const list = spawnSync("bash", ["-c", `set -o pipefail; ${command} | (sleep 1; cat)`], { encoding: "utf8", timeout: 30_000 })
+    /** list's output read by `reader`, in a pipeline that fails when list does. */
+    const readBy = (reader: string) => spawnSync("bash", ["-c", `set -o pipefail; ${command} | ${reader}`], { encoding: "utf8", timeout: 30_000 })
+    const list = readBy("(sleep 1; cat)")
     expect(list.status, list.stderr).toBe(0)
     const out = list.stdout
     expect(out.length).toBeGreaterThan(64 * 1024)
@@ -38,10 +40,10 @@ describe.skipIf(!haveTools("tar", "xz", "bash"))("the program's exit", () => {
     expect(lines.filter((l) => /^os\d+:r:amd64:default/.test(l))).toHaveLength(versions)
     // a reader that stops early (head), or reads nothing at all, ends the output, quietly: no stack trace of the
     // pipe's EPIPE
-    const head = spawnSync("bash", ["-c", `set -o pipefail; ${command} | head -n 2`], { encoding: "utf8", timeout: 30_000 })
+    const head = readBy("head -n 2")
     expect(head.stdout.split("\n")[0]).toMatch(/^PRODUCT +VERSION/)
     expect([head.status, head.stderr]).toEqual([0, ""])
-    const none = spawnSync("bash", ["-c", `set -o pipefail; ${command} | true`], { encoding: "utf8", timeout: 30_000 })
+    const none = readBy("true")
     expect([none.status, none.stderr]).toEqual([0, ""])
   }, 60_000)
 })

@@ -183,10 +183,11 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "mount") || !haveRoot())("
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", w.streams])
     mounts.push(w.streams)
     const watch = watchOn(w)
+    const logged = (v: string) => watch.log().includes(`published ${key}/${v}`)
     await waitFor("the first catalog", () => published(w, "20240101_10:00"), 20_000, watch.log)
     // images.json is written before index.json: the disk is filled once both are in place (the log line follows
     // the write), else index.json's rename frees the old one's page, and the next catalog fits in it
-    await waitFor("its log line", () => watch.log().includes(`published ${key}/20240101_10:00`), 5_000, watch.log)
+    await waitFor("its log line", () => logged("20240101_10:00"), 5_000, watch.log)
     const before = readFileSync(join(w.streams, "images.json"), "utf8")
     // fill the disk
     const filler = join(w.streams, "filler")
@@ -209,7 +210,7 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs", "mount") || !haveRoot())("
     rmSync(filler)
     await waitFor("the version once there is room", () => published(w, "20240102_10:00"), 30_000, watch.log)
     // the line follows the write: the generation reaches the log through its own queue
-    await waitFor("its log line", () => watch.log().includes(`published ${key}/20240102_10:00`), 5_000, watch.log)
+    await waitFor("its log line", () => logged("20240102_10:00"), 5_000, watch.log)
     expect(existsSync(join(w.root, "state", "status.json"))).toBe(true)
     await waitFor("the state to clear", () => JSON.parse(readFileSync(join(w.root, "state", "status.json"), "utf8")).write_error === null, 20_000, watch.log)
   }, 60_000)

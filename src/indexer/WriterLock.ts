@@ -155,13 +155,15 @@ interface Session {
 /**
  * The catalog's lock as a service, to be replaced where the folder is not the place to lock.
  *
- * A long-running writer (`watch` takes the lock for every turn) takes it through a fork helper (see
- * ForkHelper): the helper's fd 3 is the same open file description as our descriptor of the lock file, kept
- * open for the service's life, and it calls flock(2) on it with no child process. The lock is still ours,
- * held by that description: the helper gone, our descriptor keeps it until we close it; we gone, the helper
- * sees the end of its input and exits, and the kernel lets go. Only a wait for another writer still runs
- * flock(1), on our descriptor. Takers in this process queue on a semaphore, since they share the description.
- * Where perl cannot start, each taking opens a descriptor of its own and runs flock(1), as `acquireWriterLock`.
+ * A long-running writer (`watch` takes the lock for every turn, and says so with `prepare`) takes it through a
+ * fork helper (see ForkHelper): the helper's fd 3 is the same open file description as our descriptor of the
+ * lock file, kept open for the service's life, and it calls flock(2) on it with no child process. The lock is
+ * still ours, held by that description: the helper gone, our descriptor keeps it until we close it; we gone,
+ * the helper sees the end of its input and exits, and the kernel lets go. Only a wait for another writer still
+ * runs flock(1), on our descriptor. Takers in this process queue on a semaphore, since they share the
+ * description. A lock not prepared (`update`, `add`, `prune` take it once), or prepared where perl cannot
+ * start, is taken as `acquireWriterLock` takes it: a descriptor of its own and one flock(1), which starts in
+ * 2–3 ms where perl takes 20–30.
  */
 export class WriterLock extends Effect.Service<WriterLock>()("lxd-image-server/WriterLock", {
   scoped: Effect.gen(function* () {
@@ -177,9 +179,16 @@ export class WriterLock extends Effect.Service<WriterLock>()("lxd-image-server/W
       return q
     }
 
-    /** The session of a lock file, started at its first use; "none" when the helper cannot run here. */
+    /** The lock files `prepare` was called for: only their takings go through a session. */
+    const prepared = new Set<string>()
+
+    /**
+     * The session of a prepared lock file, started at its first use and again once its helper is gone; "none"
+     * when the helper cannot run here, `undefined` when the lock was not prepared.
+     */
     const sessionFor = (lockPath: string, fail: (reason: string) => LockError) =>
       Effect.gen(function* () {
+        if (!prepared.has(lockPath)) return undefined
         const known = sessions.get(lockPath)
         if (known === "none" || (known && known.helper.alive())) return known
         if (known) yield* drop(lockPath, known)
@@ -224,13 +233,19 @@ export class WriterLock extends Effect.Service<WriterLock>()("lxd-image-server/W
 
     return {
       /**
-       * Starts the fork helper of `streamsDir`'s lock now, not at the first taking: `watch` calls it at start,
-       * while the process is small (see ForkHelper). A failure is left for the first taking to report.
+       * Takes `streamsDir`'s lock through a fork helper from now on, and starts the helper now: `watch` calls
+       * it at start, while the process is small (see ForkHelper). A failure is left for the first taking to
+       * report.
        */
       prepare: (streamsDir: string): Effect.Effect<void> => {
         const lockPath = lockPathFor(path, streamsDir)
         return queueFor(lockPath)
-          .withPermits(1)(sessionFor(lockPath, (reason) => new LockError({ path: lockPath, reason })))
+          .withPermits(1)(
+            Effect.suspend(() => {
+              prepared.add(lockPath)
+              return sessionFor(lockPath, (reason) => new LockError({ path: lockPath, reason }))
+            })
+          )
           .pipe(Effect.asVoid, Effect.ignore)
       },
       withLock:
@@ -242,7 +257,7 @@ export class WriterLock extends Effect.Service<WriterLock>()("lxd-image-server/W
             Effect.scoped(
               Effect.gen(function* () {
                 const session = yield* sessionFor(lockPath, fail)
-                if (session === "none") yield* acquireWith(fs, path, streamsDir, { onWait: sayWaiting })
+                if (session === undefined || session === "none") yield* acquireWith(fs, path, streamsDir, { onWait: sayWaiting })
                 else yield* acquireShared(lockPath, session, fail)
                 return yield* effect
               })

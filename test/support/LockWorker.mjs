@@ -6,7 +6,7 @@
 //     takes the lock <times> times around a critical section that appends "enter"/"exit" lines to <log>
 //     with O_APPEND and creates "<log>.occupied" with O_EXCL, writing "overlap" when another section
 //     already holds it, and says "done". One process runs many rounds: node takes long to start.
-//   node LockWorker.mjs stress-service …  the same, through the WriterLock service (its fork helper's flock)
+//   node LockWorker.mjs stress-service …  the same, through the WriterLock service, prepared as watch prepares it (its fork helper's flock)
 //   node LockWorker.mjs hold <streamsDir>     takes the lock, says "locked <pid>", holds it until killed
 //   node LockWorker.mjs once <streamsDir>     takes the lock once; a failure goes to stderr, exit code 1
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -47,7 +47,8 @@ const rounds = (locked) => Effect.gen(function* () {
   }
 })
 
-const viaService = (effect) => Effect.flatMap(WriterLock, (lock) => lock.withLock(streamsDir)(effect))
+// prepared, as watch prepares it: takings go through the fork helper
+const viaService = (effect) => Effect.flatMap(WriterLock, (lock) => Effect.zipRight(lock.prepare(streamsDir), lock.withLock(streamsDir)(effect)))
 
 const program =
   mode === "stress"

@@ -161,9 +161,9 @@ interface Session {
  * still ours, held by that description: the helper gone, our descriptor keeps it until we close it; we gone,
  * the helper sees the end of its input and exits, and the kernel lets go. Only a wait for another writer still
  * runs flock(1), on our descriptor. Takers in this process queue on a semaphore, since they share the
- * description. A lock not prepared (`update`, `add`, `prune` take it once), or prepared where perl cannot
- * start, is taken as `acquireWriterLock` takes it: a descriptor of its own and one flock(1), which starts in
- * 2–3 ms where perl takes 20–30.
+ * description. A lock not prepared (`update`, `add`, `prune`, `mirror push` take it once), or prepared where
+ * perl cannot start, is taken as `acquireWriterLock` takes it: a descriptor of its own and one flock(1), which
+ * starts in 2–3 ms where perl takes 20–30.
  */
 export class WriterLock extends Effect.Service<WriterLock>()("lxd-image-server/WriterLock", {
   scoped: Effect.gen(function* () {

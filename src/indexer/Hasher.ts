@@ -94,15 +94,26 @@ const hashJobSource = `(({ createHash, openSync, fstatSync, readSync, closeSync 
     if (n < want || head.toString("hex", 0, want) !== format[1]) throw new Error("not " + format[2])
   }
   // a file cut short (a copy stopped by a full disk, with its final name) whose format says how long it is:
-  // a squashfs's superblock gives its bytes (at 40, after the magic "hsqs"); an xz stream ends with "YZ" (or with zero padding, which says nothing)
+  // a squashfs's 96-byte superblock gives its bytes (at 40, after the magic "hsqs"); an xz stream is at least
+  // 32 bytes (header, index, footer) and ends with its footer's "YZ", then only stream padding: zero bytes, 4
+  // at a time. A cut file ends anywhere, often in zeros (a block header's, or a preallocated file's rest).
+  const tail = Buffer.alloc(4096)
   const whole = (fd, file, size) => {
     const at = (n, position) => readSync(fd, head, 0, n, position)
-    if (/[.]squashfs$/.test(file) && size >= 48 && at(48, 0) === 48 && head.toString("latin1", 0, 4) === "hsqs") {
+    if (/[.]squashfs$/.test(file) && at(4, 0) === 4 && head.toString("latin1", 0, 4) === "hsqs") {
+      if (size < 96) throw new Error("truncated: shorter than a squashfs superblock (96 bytes), the file has " + size)
+      at(48, 0)
       const used = Number(head.readBigUInt64LE(40))
       if (used > size) throw new Error("truncated: its squashfs superblock says " + used + " bytes, the file has " + size)
     }
-    if (/[.]xz$/.test(file) && size >= 12 && at(6, 0) === 6 && head.toString("hex", 0, 6) === "fd377a585a00" && at(2, size - 2) === 2 && !["YZ", "\\0\\0"].includes(head.toString("latin1", 0, 2))) {
-      throw new Error("truncated: an xz stream ends with its footer, and this file does not")
+    if (/[.]xz$/.test(file) && at(6, 0) === 6 && head.toString("hex", 0, 6) === "fd377a585a00") {
+      if (size < 32) throw new Error("truncated: shorter than the smallest xz stream (32 bytes), the file has " + size)
+      const n = readSync(fd, tail, 0, Math.min(size, tail.length), size - Math.min(size, tail.length))
+      let end = n
+      while (end > 0 && tail[end - 1] === 0) end--
+      if ((n - end) % 4 !== 0 || end < 2 || tail.toString("latin1", end - 2, end) !== "YZ") {
+        throw new Error("truncated: an xz stream ends with its footer (YZ, then zero bytes 4 at a time), and this file does not")
+      }
     }
     return size
   }

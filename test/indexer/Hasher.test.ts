@@ -197,6 +197,41 @@ describe("Hasher (worker pool)", () => {
       }
     }))
 
+  it.scoped("refuses a squashfs or an xz file too short for its superblock or its header and footer, or ending in zeros that are no stream padding", () =>
+    Effect.gen(function* () {
+      const hasher = yield* makeHasher({ workers: 1 })
+      const tree = tempDir()
+      writeFileSync(join(tree, "f"), randomBytes(200_000))
+      const squashfs = join(dir, "short.squashfs")
+      execFileSync("mksquashfs", [tree, squashfs, "-noappend", "-quiet", "-no-progress"], { stdio: "ignore" })
+      const xz = join(dir, "short.tar.xz")
+      execFileSync("tar", ["-cJf", xz, "-C", tree, "f"])
+      const whole = readFileSync(xz)
+      const cases: ReadonlyArray<readonly [string, Buffer, RegExp]> = [
+        // the magic, and no more: a copy stopped at once
+        ["s4.squashfs", readFileSync(squashfs).subarray(0, 4), /^truncated: shorter than a squashfs superblock/],
+        ["s47.squashfs", readFileSync(squashfs).subarray(0, 47), /^truncated: shorter than a squashfs superblock/],
+        ["x6.tar.xz", whole.subarray(0, 6), /^truncated: shorter than the smallest xz stream/],
+        // cut inside its first block's header, which ends in zero bytes
+        ["x20.tar.xz", whole.subarray(0, 20), /^truncated: shorter than the smallest xz stream/],
+        // cut, the rest of a preallocated file left as zeros
+        ["xzeros.tar.xz", Buffer.concat([whole.subarray(0, 5000), Buffer.alloc(8192)]), /^truncated: an xz stream ends with its footer/],
+        // zeros after the footer that are no multiple of 4: no stream padding
+        ["xodd.tar.xz", Buffer.concat([whole, Buffer.alloc(3)]), /^truncated: an xz stream ends with its footer/]
+      ]
+      for (const [name, bytes, reason] of cases) {
+        const file = join(dir, name)
+        writeFileSync(file, bytes)
+        expect(hashHereNow({ file, heads: [], own: true, whole: true }), name).toEqual(Either.left(expect.objectContaining({ path: file, reason: expect.stringMatching(reason) })))
+        expect(yield* Effect.flip(hasher.hash({ file, heads: [], own: true, whole: true }, 0)), name).toEqual(expect.objectContaining({ path: file, reason: expect.stringMatching(reason) }))
+      }
+      // stream padding, 4 zero bytes at a time after the footer, is whole
+      const padded = join(dir, "padded.tar.xz")
+      writeFileSync(padded, Buffer.concat([whole, Buffer.alloc(8)]))
+      expect(execFileSync("xz", ["-t", padded]).length).toBe(0)
+      expect(Either.isRight(hashHereNow({ file: padded, heads: [], own: true, whole: true }))).toBe(true)
+    }))
+
   it.scoped("refuses a file that is not what its name says, before hashing it, on a worker and on this thread, when asked", () =>
     Effect.gen(function* () {
       const hasher = yield* makeHasher({ workers: 1 })

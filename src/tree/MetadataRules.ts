@@ -37,6 +37,7 @@ export const parseMetadataYaml = (yamlText: string): ImageMetadata | { readonly 
   if (typeof creation !== "number" || !Number.isInteger(creation) || creation <= 0) {
     return { reason: "metadata.yaml has no creation_date (Unix seconds, non-zero)" }
   }
+  if (!Number.isSafeInteger(creation)) return { reason: `metadata.yaml has a creation_date out of range (${creation}): Unix seconds` }
   const properties: Record<string, string> = {}
   const props = m["properties"]
   if (props !== null && typeof props === "object" && !Array.isArray(props)) {

@@ -12,6 +12,9 @@ describe("metadata.yaml", () => {
     expect(parseMetadataYaml("architecture: sparc\ncreation_date: 1")).toEqual({ reason: "metadata.yaml has an unknown architecture 'sparc'" })
     expect(parseMetadataYaml("architecture: amd64\ncreation_date: 0")).toMatchObject({ reason: expect.stringContaining("creation_date") })
     expect(parseMetadataYaml("architecture: amd64")).toMatchObject({ reason: expect.stringContaining("creation_date") })
+    // an integer to JavaScript, no int64 to the daemons, which read it as one
+    expect(parseMetadataYaml("architecture: amd64\ncreation_date: 1e300")).toEqual({ reason: "metadata.yaml has a creation_date out of range (1e+300): Unix seconds" })
+    expect(parseMetadataYaml("architecture: amd64\ncreation_date: 9007199254740993")).toMatchObject({ reason: expect.stringContaining("out of range") })
     expect(parseMetadataYaml("- a\n- b")).toEqual({ reason: "metadata.yaml is not a YAML mapping" })
     expect(parseMetadataYaml("a: [")).toMatchObject({ reason: expect.stringContaining("not valid YAML") })
   })

@@ -9,6 +9,7 @@ import type { Stats } from "node:fs"
 import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
 import { realpath, stat } from "node:fs/promises"
 import type { FileIdentity } from "./Identity.js"
+import { sumsFileName } from "./Sha256Sums.js"
 import { type ImageYaml, imageYamlLimit, imageYamlName, parseImageYaml } from "./ImageYaml.js"
 import {
   type FileEntry,
@@ -107,6 +108,13 @@ const readImageYamlNow = (file: FoundFile): Either.Either<ImageYaml, string> => 
   return text === undefined ? Either.left("cannot be read") : parseImageYaml(text)
 }
 
+/**
+ * The files a version is published from or checked by: its image files, and its SHA256SUMS and image.yaml. One
+ * of them that is no regular file, or leads outside the images folder, refuses the version: skipped, a sums
+ * file would let wrong bytes through unchecked, and an image.yaml's aliases would silently go.
+ */
+const isCheckedFileName = (name: string) => isImageFileName(name) || name === sumsFileName || name === imageYamlName
+
 /** A path below the images folder with a hidden segment: an upload in progress, never published under any name. */
 const hiddenBelow = (realRoot: string, real: string, sep: string) =>
   real.slice(realRoot.length + 1).split(sep).some((s) => s.startsWith("."))
@@ -199,10 +207,10 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
       } catch (e) {
         return refusal(relPath, `cannot read folder: ${(e as Error).message}`)
       }
-      const imageRefusal = refusals.find((r) => isImageFileName(r.path.slice(r.path.lastIndexOf("/") + 1)))
+      const imageRefusal = refusals.find((r) => isCheckedFileName(r.path.slice(r.path.lastIndexOf("/") + 1)))
       if (imageRefusal) return imageRefusal
       // a fifo, folder or broken symlink under an image file's name: say what it is, not that the file is missing
-      const odd = entries.find((e) => e.kind !== "file" && isImageFileName(e.name))
+      const odd = entries.find((e) => e.kind !== "file" && isCheckedFileName(e.name))
       if (odd) return refusal(`${relPath}/${odd.name}`, `${odd.name} is not a regular file (${odd.what})`)
       // root reads any file, a web server does not: one that no one may read would be published and never served
       const unreadable = entries.find((e) => e.kind === "file" && e.info !== undefined && (e.info.mode & 0o444) === 0 && isImageFileName(e.name))

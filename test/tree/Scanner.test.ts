@@ -51,5 +51,38 @@ describe("Scanner", () => {
         expect(one).toMatchObject({ _tag: "Refused", refusal: { path: at("fifo"), reason: "rootfs.squashfs is not a regular file (a fifo)" } })
       })
     )
+
+    it.effect("refuses a version whose SHA256SUMS or image.yaml is no regular file, or leads outside: its checks are not to be skipped", () =>
+      Effect.gen(function* () {
+        const images = tempDir("lis-scanner-")
+        const outside = join(tempDir("lis-outside-"), "file")
+        writeFileSync(outside, "0000000000000000000000000000000000000000000000000000000000000000  rootfs.squashfs\n")
+        const version = (variant: string, name: string, make: (file: string) => void) => {
+          const dir = join(images, "debian", "bookworm", "amd64", variant, "20240101_10:00")
+          mkdirSync(dir, { recursive: true })
+          writeFileSync(join(dir, "lxd.tar.xz"), "metadata")
+          writeFileSync(join(dir, "rootfs.squashfs"), "rootfs")
+          make(join(dir, name))
+        }
+        version("sums-fifo", "SHA256SUMS", (f) => execFileSync("mkfifo", [f]))
+        version("sums-folder", "SHA256SUMS", (f) => mkdirSync(f))
+        version("sums-outside", "SHA256SUMS", (f) => symlinkSync(outside, f))
+        version("sums-zero", "SHA256SUMS", (f) => symlinkSync("/dev/zero", f))
+        version("yaml-fifo", "image.yaml", (f) => execFileSync("mkfifo", [f]))
+        version("yaml-dangling", "image.yaml", (f) => symlinkSync(join(f, "..", "gone"), f))
+        version("good", "notes.txt", (f) => writeFileSync(f, "a stray file is no check"))
+        const result = yield* Effect.flatMap(Scanner, (s) => s.scan(images))
+        expect(result.plans.map((p) => p.ref.variant)).toEqual(["good"])
+        const at = (variant: string, name: string) => `debian/bookworm/amd64/${variant}/20240101_10:00/${name}`
+        expect(result.refusals.map((r) => [r.path, r.reason])).toEqual([
+          [at("sums-fifo", "SHA256SUMS"), "SHA256SUMS is not a regular file (a fifo)"],
+          [at("sums-folder", "SHA256SUMS"), "SHA256SUMS is not a regular file (a folder)"],
+          [at("sums-outside", "SHA256SUMS"), `symlink leading outside the images folder (to ${outside})`],
+          [at("sums-zero", "SHA256SUMS"), "symlink leading outside the images folder (to /dev/zero)"],
+          [at("yaml-dangling", "image.yaml"), "image.yaml is not a regular file (a dangling symlink)"],
+          [at("yaml-fifo", "image.yaml"), "image.yaml is not a regular file (a fifo)"]
+        ])
+      })
+    )
   })
 })

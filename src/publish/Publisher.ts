@@ -226,6 +226,10 @@ export class Publisher {
       return out
     }
     if (scan._tag === "Refused") {
+      // still arriving (an event within the settle window: a reconcile ran between an upload's files): looked at
+      // again once quiet, and refused then if it still is; what was published of it stays until then
+      const p = this.pending.get(key)
+      if (p && !p.hashing && this.options.settleMs > 0 && at - p.last < this.options.settleMs) return out
       // a rule of the tree: cheap to find again, so not kept across restarts
       this.pending.delete(key)
       this.blockedBy.delete(key)

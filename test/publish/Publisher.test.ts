@@ -173,6 +173,27 @@ describe("Publisher", () => {
     expect(tags(p.seen(key, { _tag: "Refused", refusal: r }, 2))).toEqual([])
     expect(commitOf(p.tick(3)).withdrawn).toEqual([key])
   })
+  it("a reconcile that finds a version still arriving (events within the settle window) refuses nothing yet: it is looked at once quiet", () => {
+    const p = new Publisher(options)
+    const v = plan(ref("20240101_10:00"))
+    const key = versionDir(v.ref)
+    const r = refusal(key, "no rootfs file")
+    // the folder and its metadata arrived; a full reconcile runs 80 ms later, before the rootfs is written
+    p.touched(key, 1000)
+    expect(p.treeSeen([], [r], 1080)).toEqual([])
+    expect(p.status().refused).toEqual([])
+    // quiet for the settle window: looked at again, and whole by then
+    expect(p.tick(2999)).toEqual([])
+    expect(p.tick(3000)).toEqual([{ _tag: "Scan", keys: [key] }])
+    expect(tags(p.seen(key, { _tag: "Plan", plan: v }, 3000))).toEqual(["Hash"])
+    // a version still refused once quiet is refused, and said once
+    const w = plan(ref("20240102_10:00"))
+    const other = versionDir(w.ref)
+    p.touched(other, 5000)
+    expect(p.seen(other, { _tag: "Refused", refusal: refusal(other, "no rootfs file") }, 5500)).toEqual([])
+    expect(p.tick(7000)).toEqual([{ _tag: "Scan", keys: [other] }])
+    expect(tags(p.seen(other, { _tag: "Refused", refusal: refusal(other, "no rootfs file") }, 7000))).toEqual(["Tell"])
+  })
   it("republishes an edited image.yaml from memory: no hash, the new names remembered", () => {
     const p = new Publisher({ ...options, settleMs: 0 })
     const v = plan(ref("20240101_10:00"))

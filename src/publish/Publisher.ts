@@ -158,6 +158,10 @@ export class Publisher {
   private readonly told = new Map<string, Map<string, string>>()
   private readonly withdrawReason = new Map<string, string>()
   private withheld: ReadonlyMap<string, Withheld> = new Map()
+  /** Version folder → the version folders with a symlinked file leading into it: an event there touches them too. */
+  private readonly linkedFrom = new Map<string, Set<string>>()
+  /** Version folder → the version folders its symlinked files lead into, as last seen. */
+  private readonly linksOf = new Map<string, ReadonlySet<string>>()
   private generation: number
   private committedAt: number | undefined
   private trouble: WriteTrouble | undefined
@@ -204,11 +208,42 @@ export class Publisher {
     return out
   }
 
-  /** A file event under this version folder: it is looked at once it has been quiet for the settle window. */
+  /**
+   * A file event under this version folder: it is looked at once it has been quiet for the settle window, and
+   * so is every version folder with a symlinked file leading into it (its target may have changed or gone).
+   */
   touched(key: string, at: number): void {
+    this.touchOne(key, at)
+    for (const from of this.linkedFrom.get(key) ?? []) this.touchOne(from, at)
+  }
+
+  private touchOne(key: string, at: number): void {
     const p = this.pending.get(key)
     if (p?.hashing) return
     this.pending.set(key, { first: p?.first ?? at, last: at, attempts: p?.attempts ?? 0, hashing: false })
+  }
+
+  /** Where the symlinked files of a version folder lead, as it holds them now (none when it is gone or refused). */
+  private relink(key: string, plan: FoundPlan | undefined): void {
+    const before = this.linksOf.get(key)
+    const now = new Set<string>()
+    if (plan) for (const f of planFiles(plan)) if (f.linksInto !== undefined) now.add(f.linksInto)
+    if (before === undefined && now.size === 0) return
+    for (const target of before ?? []) {
+      const from = this.linkedFrom.get(target)
+      from?.delete(key)
+      if (from?.size === 0) this.linkedFrom.delete(target)
+    }
+    if (now.size === 0) {
+      this.linksOf.delete(key)
+      return
+    }
+    this.linksOf.set(key, now)
+    for (const target of now) {
+      const from = this.linkedFrom.get(target) ?? new Set<string>()
+      from.add(key)
+      this.linkedFrom.set(target, from)
+    }
   }
 
   /**
@@ -218,6 +253,7 @@ export class Publisher {
   seen(key: string, scan: VersionScan, at: number, whole = false): Array<Command> {
     const out: Array<Command> = []
     if (scan._tag === "Absent") {
+      this.relink(key, undefined)
       this.pending.delete(key)
       this.told.delete(key)
       this.blockedBy.delete(key)
@@ -230,6 +266,7 @@ export class Publisher {
       // again once quiet, and refused then if it still is; what was published of it stays until then
       const p = this.pending.get(key)
       if (p && !p.hashing && this.options.settleMs > 0 && at - p.last < this.options.settleMs) return out
+      this.relink(key, undefined)
       // a rule of the tree: cheap to find again, so not kept across restarts
       this.pending.delete(key)
       this.blockedBy.delete(key)
@@ -240,6 +277,7 @@ export class Publisher {
       return out
     }
     const plan = scan.plan
+    this.relink(key, plan)
     const held = this.withheld.get(key)
     if (held && sameFilesAs(held.files, plan)) {
       // withdrawn: its files stay on disk for the clients that still hold the old catalog, unlisted

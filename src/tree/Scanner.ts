@@ -10,6 +10,7 @@ import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "no
 import { realpath, stat } from "node:fs/promises"
 import type { FileIdentity } from "./Identity.js"
 import { sumsFileName } from "./Sha256Sums.js"
+import { versionKeyOf } from "./VersionKey.js"
 import { type ImageYaml, imageYamlLimit, imageYamlName, parseImageYaml } from "./ImageYaml.js"
 import {
   type FileEntry,
@@ -28,6 +29,11 @@ import {
 export interface FoundFile extends FileEntry, FileIdentity {
   /** Absolute path. */
   readonly path: string
+  /**
+   * A symlink leading into another version folder: that folder's key. The file watcher hears a change of the
+   * target under the target's path only, so the service looks at this version again on events there too.
+   */
+  readonly linksInto?: string
 }
 
 export type FoundPlan = VersionPlan<FoundFile>
@@ -81,6 +87,8 @@ interface Entry {
   readonly kind: "dir" | "file" | "other"
   /** The entry itself is a symlink (to a place inside the images folder). */
   readonly symlink: boolean
+  /** Where a symlink leads, resolved. */
+  readonly real?: string
   /** For files (and whatever a symlink leads to). */
   readonly info: Stats | undefined
   /** What an entry that is no regular file is, for a refusal: "a fifo", "a folder", "a dangling symlink". */
@@ -189,7 +197,7 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
           refusals.push(refusal(relName, `symlink into a hidden folder or file (${real}): uploads in progress are never published`))
           continue
         }
-        entries.push({ name: dirent.name, full, kind, symlink, info, ...(kind === "file" ? {} : { what: entryKind(info ?? dirent) }) })
+        entries.push({ name: dirent.name, full, kind, symlink, info, ...(real === undefined ? {} : { real }), ...(kind === "file" ? {} : { what: entryKind(info ?? dirent) }) })
       }
       return entries
     }
@@ -218,9 +226,19 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
         const mode = (unreadable.info!.mode & 0o777).toString(8).padStart(3, "0")
         return refusal(`${relPath}/${unreadable.name}`, `${unreadable.name} may be read by no one (mode ${mode}): no web server could serve it; chmod a+r it`)
       }
-      for (const { name, full, kind, info } of entries) {
+      for (const { name, full, kind, info, real } of entries) {
         if (kind !== "file" || !info || name.startsWith(".")) continue
-        files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs })
+        const into = real === undefined ? undefined : versionKeyOf(real.slice(realRoot.length + 1).split(path.sep).join("/"))
+        files.push({
+          name,
+          path: full,
+          size: info.size,
+          dev: info.dev,
+          ino: info.ino,
+          mtimeMs: info.mtimeMs,
+          ctimeMs: info.ctimeMs,
+          ...(into === undefined || into === relPath ? {} : { linksInto: into })
+        })
       }
       const plan = planVersion(ref, files)
       const yaml = files.find((f) => f.name === imageYamlName)

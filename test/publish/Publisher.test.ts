@@ -194,6 +194,23 @@ describe("Publisher", () => {
     expect(p.tick(7000)).toEqual([{ _tag: "Scan", keys: [other] }])
     expect(tags(p.seen(other, { _tag: "Refused", refusal: refusal(other, "no rootfs file") }, 7000))).toEqual(["Tell"])
   })
+  it("an event in a version folder touches the versions whose symlinked files lead into it, while they do", () => {
+    const p = new Publisher(options)
+    const target = plan(ref("20240101_10:00", "ubuntu"))
+    const targetKey = versionDir(target.ref)
+    const v = plan(ref("20240102_10:00"))
+    const key = versionDir(v.ref)
+    const linked: FoundPlan = { ...v, rootfs: [{ ...v.rootfs[0]!, linksInto: targetKey }] }
+    publishNow(p, target, "b", 0)
+    publishNow(p, linked, "c", 0)
+    p.touched(targetKey, 10_000)
+    expect(p.tick(12_000)).toEqual([{ _tag: "Scan", keys: [targetKey, key] }])
+    // seen again with a real file in place of the link: an event there is its own alone
+    p.seen(targetKey, { _tag: "Plan", plan: target }, 12_000)
+    p.seen(key, { _tag: "Plan", plan: v }, 12_000)
+    p.touched(targetKey, 20_000)
+    expect(p.tick(22_000)).toEqual([{ _tag: "Scan", keys: [targetKey] }])
+  })
   it("republishes an edited image.yaml from memory: no hash, the new names remembered", () => {
     const p = new Publisher({ ...options, settleMs: 0 })
     const v = plan(ref("20240101_10:00"))

@@ -158,6 +158,28 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("hostile uploads", () => 
     expect(publishedVersions(w)).toEqual([`${key}/20240101_10:00`, `${key}/20240103_10:00`])
   }, 90_000)
 
+  it("looks again at a version whose symlinked rootfs leads into another version when that one's files change or go", async () => {
+    const w = makeWebRoot()
+    const target = addContainer(w, "debian/bookworm/amd64/cloud/20240101_10:00", "1")
+    const linked = w.version(`${key}/20240102_10:00`)
+    mkdirSync(linked, { recursive: true })
+    writeMetadataTarball(join(linked, "lxd.tar.xz"))
+    symlinkSync("../../cloud/20240101_10:00/rootfs.squashfs", join(linked, "rootfs.squashfs"))
+    const watch = watchOn(w)
+    const listedSha = () => readCatalog(w)?.images.products["debian:bookworm:amd64:default"]?.versions["20240102_10:00"]?.items["rootfs.squashfs"]?.sha256
+    await waitFor("both versions", () => published(w, "20240102_10:00") && published(w, "20240101_10:00", "debian/bookworm/amd64/cloud"), 20_000, watch.log)
+    expect(listedSha()).toBe(sha256(join(target, "rootfs.squashfs")))
+    // the target replaced as rsync does: a temporary file renamed over it; no event under the linked folder
+    writeSquashfs(join(target, ".rootfs.squashfs.tmp"), "2")
+    execFileSync("mv", [join(target, ".rootfs.squashfs.tmp"), join(target, "rootfs.squashfs")])
+    const now = sha256(join(target, "rootfs.squashfs"))
+    await waitFor("the linked version's new hash (long before the next full reconcile)", () => listedSha() === now, 10_000, watch.log)
+    // the target's version removed: the link dangles, and the version leaves the catalog
+    rmSync(target, { recursive: true })
+    await waitFor("the linked version withdrawn", () => !published(w, "20240102_10:00"), 10_000, watch.log)
+    expect(watch.log()).toContain("rootfs.squashfs is not a regular file (a dangling symlink)")
+  })
+
   it("refuses a symlinked version folder, and never publishes a hidden staging folder under any name", async () => {
     const w = makeWebRoot()
     addContainer(w, `${key}/.20240102_10:00`, "staging")

@@ -8,6 +8,7 @@ import { describeFailure, UsageError } from "./cli/Failure.js"
 import { withPlainConsole } from "./cli/PlainConsole.js"
 import { failureLine } from "./config/Logging.js"
 import { clearStatus } from "./progress/StatusLine.js"
+import * as SafeFileSystem from "./process/SafeFileSystem.js"
 
 const outputs = [process.stdout, process.stderr]
 
@@ -43,6 +44,8 @@ cli(process.argv).pipe(
       process.stderr.write(`${failureLine(describeFailure(failure))}\n`)
     })
   ),
+  // mkdir -p that cannot spin forever (see SafeFileSystem), over node's file system
+  Effect.provide(SafeFileSystem.layer),
   Effect.provide(NodeContext.layer),
   // every scope of the program is closed once it ends, its files written and its threads told to stop: it exits
   // then, with the code set above, once what it printed has left it (a pipe read slowly holds the rest in the

@@ -54,6 +54,19 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server prune a
     expect(publishedVersions(w)).toContain(deb(versions[0]!))
   }, 90_000)
 
+  it("falls back to the per-user state folder when the given one cannot be made, even where mkdir says ENOENT under a parent that exists", async () => {
+    const w = setUp()
+    expect((await run(w, "update")).code).toBe(0)
+    const home = join(w.root, "xdg")
+    // /proc/…: Node's recursive mkdir retried it forever, at full CPU, with no word
+    const pruned = await runBinAsync(
+      ["--log-file", join(w.root, "l.log"), "--config", join(w.root, "none.toml"), "prune", "--img-dir", w.images, "--streams-dir", w.streams, "--state-dir", "/proc/lis-no-such/state", "--keep", "2", "--dry-run"],
+      { env: { XDG_STATE_HOME: home } }
+    )
+    expect(pruned.code, pruned.stderr).toBe(0)
+    expect(pruned.stderr).toContain(`state folder /proc/lis-no-such/state is not writable: using ${join(home, "lxd-image-server")}`)
+  }, 30_000)
+
   it("--dry-run says what it would do and changes nothing", async () => {
     const w = setUp()
     expect((await run(w, "update")).code).toBe(0)

@@ -6,7 +6,7 @@ import { type ConfigFile, loadConfigFile } from "../config/AppConfig.js"
 import { writableStateDir } from "../config/StateDir.js"
 import { mirrorTargets } from "../mirror/MirrorConfig.js"
 import { syncTargets } from "../sync/SyncConfig.js"
-import { hangups, holdPidfile } from "../watch/Pidfile.js"
+import { hangups, holdPidfile, runsThisProgram } from "../watch/Pidfile.js"
 import { type WatchRetention, WatchService } from "../watch/WatchService.js"
 import { defaults, pruneSetting, setting } from "../config/Settings.js"
 import { LoadedConfig } from "./Global.js"
@@ -126,6 +126,7 @@ export const reload = Command.make(
       )
       const pid = Number(text.trim())
       if (!Number.isInteger(pid) || pid <= 0) return yield* Effect.fail(new Error(`the pidfile ${pidfile} holds no pid`))
+      if (!runsThisProgram(pid)) return yield* Effect.fail(new Error(`the pidfile ${pidfile} names process ${pid}, which is not lxd-image-server (is the service running?)`))
       yield* Effect.try({ try: () => process.kill(pid, "SIGHUP"), catch: (e) => new Error(`cannot signal process ${pid}: ${(e as Error).message}`) })
       yield* Effect.logInfo(`sent SIGHUP to lxd-image-server (pid ${pid}): it reloads ${(yield* LoadedConfig).path}`)
     })

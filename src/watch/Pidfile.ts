@@ -1,6 +1,7 @@
 /** The pidfile of the running service, which `reload` reads to send SIGHUP; and SIGHUP itself. */
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Queue } from "effect"
+import { readFileSync } from "node:fs"
 import { processAlive } from "../indexer/WriterLock.js"
 
 
@@ -9,6 +10,28 @@ export class AlreadyRunning extends Data.TaggedError("AlreadyRunning")<{ readonl
     return `already running as process ${this.pid} (pidfile ${this.pidfile})`
   }
 }
+
+/**
+ * The process lives and is this program (its command line names lxd-image-server): a pidfile left by a service
+ * that died names a pid the system may give to any other process, and the state folder's survives a reboot.
+ * Where /proc cannot tell, a live process counts.
+ */
+export const runsThisProgram = (pid: number): boolean => {
+  if (!processAlive(pid)) return false
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("lxd-image-server")
+  } catch {
+    return processAlive(pid)
+  }
+}
+
+/** The pid a pidfile names, if that process is this program (see runsThisProgram). */
+export const serviceIn = (fs: FileSystem.FileSystem, pidfile: string) =>
+  fs.readFileString(pidfile).pipe(
+    Effect.map((text) => Number(text.trim())),
+    Effect.map((pid) => (Number.isInteger(pid) && pid > 0 && runsThisProgram(pid) ? pid : undefined)),
+    Effect.orElseSucceed(() => undefined)
+  )
 
 /**
  * Writes the pidfile for the scope's life; where it cannot, writes it in `fallbackDir` and says so. A pidfile
@@ -21,7 +44,7 @@ export const holdPidfile = (pidfile: string, fallbackDir: string) =>
     const write = (file: string) =>
       Effect.gen(function* () {
         const holder = Number((yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => ""))).trim())
-        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) {
+        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && runsThisProgram(holder)) {
           return yield* new AlreadyRunning({ pid: holder, pidfile: file })
         }
         yield* fs.makeDirectory(path.dirname(file), { recursive: true })

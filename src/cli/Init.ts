@@ -17,6 +17,7 @@ import {
   warnPlainHttpSites
 } from "./Private.js"
 import { siteMismatch } from "../server/PrivateSite.js"
+import { heldToKey } from "./HeldToKey.js"
 
 
 export class InitError extends Data.TaggedError("InitError")<{ readonly reason: string }> {
@@ -38,7 +39,8 @@ export const serverOptions = {
     Options.withDescription("A name clients use for this server; repeat for more (config key hostname, a list)"),
     Options.repeated,
     // zero or more: a default shows it in brackets in the usage line
-    Options.withDefault([])
+    Options.withDefault([]),
+    heldToKey("hostname", "hostname")
   )
 }
 
@@ -59,8 +61,9 @@ const initOptions = {
     Options.withDescription(`nginx's folder, with sites-available/ and sites-enabled/ (default ${defaults.nginx_dir}; config key nginx_dir)`),
     Options.optional
   ),
-  port: Options.integer("port").pipe(Options.withDescription("The HTTPS port of the nginx site (default 443; config key port)"), Options.optional),
+  port: Options.integer("port").pipe(heldToKey("port", "port"), Options.withDescription("The HTTPS port of the nginx site (default 443; config key port)"), Options.optional),
   httpPort: Options.integer("http-port").pipe(
+    heldToKey("http-port", "http_port"),
     Options.withDescription("The plain HTTP port serving images/ only, 0 for none (default 80; config key http_port; none when private)"),
     Options.optional
   ),

@@ -21,12 +21,13 @@ import { HealthLive } from "../Layers.js"
 import { Metrics } from "../health/Metrics.js"
 import { feedMetrics } from "../health/MetricsFeed.js"
 import { ServiceBoard } from "../health/ServiceBoard.js"
+import { heldToKey } from "./HeldToKey.js"
 
 
 const serveOptions = {
   ...serverOptions,
   host: Options.text("host").pipe(Options.withDescription(`The address to listen on (default ${defaults.host}; config key host)`), Options.optional),
-  port: Options.integer("port").pipe(Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional),
+  port: Options.integer("port").pipe(heldToKey("port", "port"), Options.withDescription(`The HTTPS port (default ${serveDefaults.port}; config key port)`), Options.optional),
   staleAfter: staleAfterOption,
   ...privateOptions
 }

@@ -17,6 +17,7 @@ import { HealthLive } from "../Layers.js"
 import { feedMetrics } from "../health/MetricsFeed.js"
 import { metricsFileProblem, writeMetricsFile } from "../health/MetricsFile.js"
 import { ServiceBoard } from "../health/ServiceBoard.js"
+import { heldToKey } from "./HeldToKey.js"
 
 const watchOptions = {
   ...folderOptions,
@@ -26,10 +27,12 @@ const watchOptions = {
     Options.optional
   ),
   settle: Options.float("settle").pipe(
+    heldToKey("settle", "settle"),
     Options.withDescription("Seconds a version must stay unchanged before it is published (default 2; config key settle)"),
     Options.optional
   ),
   reconcileInterval: Options.float("reconcile-interval").pipe(
+    heldToKey("reconcile-interval", "reconcile_interval"),
     Options.withDescription("Seconds between full reconciles of the tree (default 600; config key reconcile_interval)"),
     Options.optional
   ),

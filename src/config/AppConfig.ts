@@ -4,6 +4,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
+import { isIP } from "node:net"
 import { parse as parseToml, TomlError } from "smol-toml"
 import { mirrorNameRule, Mirrors, MirrorTable } from "../mirror/MirrorConfig.js"
 import { compatModes } from "../simplestreams/Compat.js"
@@ -32,6 +33,20 @@ function oneOf<const L extends ReadonlyArray<string>>(literals: L) {
   })
 }
 
+/** A DNS label: letters, digits and inner hyphens, at most 63. */
+const label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+const dnsName = new RegExp(`^(?:\\*\\.)?${label}(?:\\.${label})*$`)
+
+/**
+ * A name clients use for this server: a DNS name (a leading `*.` for a wildcard) or an IP address. It is
+ * written into the nginx site's server_name and the certificate's names, so nothing else may pass.
+ */
+export const Hostname = Schema.String.pipe(
+  Schema.filter((h) => isIP(h) !== 0 || (h.length <= 253 && dnsName.test(h)), {
+    message: (issue) => `'${String(issue.actual)}' is not a DNS name (letters, digits, hyphens and dots; *. first for a wildcard) or an IP address`
+  })
+)
+
 export const ConfigFile = Schema.Struct({
   log_file: Schema.optional(Schema.String),
   verbose: Schema.optional(Schema.Boolean),
@@ -46,7 +61,7 @@ export const ConfigFile = Schema.Struct({
   root_dir: Schema.optional(Schema.String),
   ssl_dir: Schema.optional(Schema.String),
   nginx_dir: Schema.optional(Schema.String),
-  hostname: Schema.optional(Schema.Array(Schema.String)),
+  hostname: Schema.optional(Schema.Array(Hostname)),
   host: Schema.optional(Schema.String),
   port: Schema.optional(Schema.Int.pipe(Schema.between(1, 65535))),
   http_port: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
@@ -102,6 +117,16 @@ const lineOfKey = (text: string, key: ReadonlyArray<string>): number | undefined
   const table = key.length === 1 ? undefined : find(0, key.slice(0, -1).join("."))
   if (table === undefined) return undefined
   return (find(table + 1, last) ?? table) + 1
+}
+
+/**
+ * Why the config file would refuse this value for `key`, if it would: the rule a flag of the same setting is
+ * held to, so that the command line lets through nothing the file would not.
+ */
+export const settingProblem = (key: keyof ConfigFile, value: unknown): string | undefined => {
+  const decoded = Schema.decodeUnknownEither(ConfigFile, { errors: "first" })({ [key]: value })
+  if (Either.isRight(decoded)) return undefined
+  return ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]?.message ?? decoded.left.message
 }
 
 /** Parses and checks the text of a config file. Pure, for tests. */

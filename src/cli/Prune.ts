@@ -82,7 +82,8 @@ const lifecycle = ({ flags, select }: Run) =>
       const listed = catalogVersions(images, imagesPath).filter((v) => !pending.has(v.key))
       const chosen = yield* select(listed, new Set(pending.keys()), now)
       const graceMs = graceHours * hourMs
-      const due = dueDeletions(pending.values(), graceMs, now)
+      // each withdrawal keeps the grace it was made with; a --grace given here is the operator's word for all
+      const due = dueDeletions(Option.isSome(flags.grace) ? [...pending.values()].map((p) => ({ ...p, graceMs })) : pending.values(), graceMs, now)
       const withdrawnKeys = new Set([...pending.keys(), ...chosen.map((w) => w.key)])
       const dangling = (dryRun: boolean) =>
         danglingHours === undefined
@@ -97,7 +98,7 @@ const lifecycle = ({ flags, select }: Run) =>
       }
       const withdrawals = yield* Effect.forEach(chosen, (w) => Effect.map(currentFiles(imagesDir, w.key), (files) => ({ ...w, files })))
       // the record first: a crash before the catalog is written leaves a withdrawal the next writer honours
-      yield* recordWithdrawals(stateDir, withdrawals, now)
+      yield* recordWithdrawals(stateDir, withdrawals, now, graceMs)
       // without every pending withdrawal: a catalog another crash left behind is made right too
       if (Option.isSome(current)) yield* store.write(folders.streamsDir, CatalogText.of(withoutVersions(images, imagesPath, withdrawnKeys)).files(), { checkDisk: true })
       for (const w of chosen) yield* Effect.logInfo(`withdrew ${w.key} from the catalog (${w.reason}); its files are deleted after ${graceHours} h`)

@@ -9,6 +9,7 @@ import { formatBytes } from "../progress/ProgressBar.js"
 import type { Refusal } from "../tree/Layout.js"
 import { versionKeyOf } from "../tree/VersionKey.js"
 import type { WithdrawnVersion } from "../retention/WithdrawalLog.js"
+import { dueAt } from "../retention/Retention.js"
 import { type RefusalKind, refusalKind } from "./RefusalKind.js"
 import type { StatusFile } from "./StatusFile.js"
 
@@ -118,7 +119,7 @@ export const statusReport = (i: StatusInputs): StatusReport => {
     uploads,
     pending_deletions: [...i.withdrawals]
       .sort((a, b) => a.at - b.at)
-      .map((w) => ({ version: w.key, withdrawn_at: iso(w.at), due_at: iso(w.at + i.graceMs), reason: w.reason })),
+      .map((w) => ({ version: w.key, withdrawn_at: iso(w.at), due_at: iso(dueAt(w, i.graceMs)), reason: w.reason })),
     mirrors: i.mirrors,
     write_error: s?.write_error ?? null,
     problems: [...notRunning, ...stale]

@@ -61,12 +61,16 @@ export const currentFiles = (imagesDir: string, key: string) =>
     return scanned._tag === "Plan" ? filesOf(scanned.plan) : ([] as ReadonlyArray<FileIdentity>)
   })
 
-/** Records withdrawals (synced to disk before the catalog changes). */
+/**
+ * Records withdrawals (synced to disk before the catalog changes), with the grace period they were withdrawn
+ * with: whoever deletes their files later (`watch`, `prune`) keeps it, whatever grace it has itself.
+ */
 export const recordWithdrawals = (
   stateDir: string,
   withdrawals: ReadonlyArray<{ readonly key: string; readonly files: ReadonlyArray<FileIdentity>; readonly reason: string }>,
-  at: number
-) => appendWithdrawals(stateDir, withdrawals.map((w): WithdrawalLine => ({ withdraw: w.key, files: w.files, at, reason: w.reason })))
+  at: number,
+  graceMs: number
+) => appendWithdrawals(stateDir, withdrawals.map((w): WithdrawalLine => ({ withdraw: w.key, files: w.files, at, reason: w.reason, graceMs })))
 
 const filesBytes = (files: ReadonlyArray<FileIdentity>) => files.reduce((n, f) => n + f.size, 0)
 

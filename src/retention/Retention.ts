@@ -77,16 +77,21 @@ export interface PendingDeletion {
   readonly key: string
   /** When it was withdrawn (ms since the epoch). */
   readonly at: number
+  /** The grace period it was withdrawn with (what its withdrawal said); none in records older than this field. */
+  readonly graceMs?: number | undefined
 }
 
-/** The pending deletions whose grace period has passed at `now`, oldest first. */
+/** When a pending deletion falls due: its own grace period, else `graceMs` (the reader's). */
+export const dueAt = (p: PendingDeletion, graceMs: number): number => p.at + (p.graceMs ?? graceMs)
+
+/** The pending deletions due at `now`, oldest first. */
 export const dueDeletions = <P extends PendingDeletion>(pending: Iterable<P>, graceMs: number, now: number): ReadonlyArray<P> =>
-  [...pending].filter((p) => now - p.at >= graceMs).sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : 1))
+  [...pending].filter((p) => now >= dueAt(p, graceMs)).sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : 1))
 
 /** When the next pending deletion falls due, if any. */
 export const nextDeletion = (pending: Iterable<PendingDeletion>, graceMs: number): number | undefined => {
   let next: number | undefined
-  for (const p of pending) next = Math.min(next ?? Infinity, p.at + graceMs)
+  for (const p of pending) next = Math.min(next ?? Infinity, dueAt(p, graceMs))
   return next
 }
 

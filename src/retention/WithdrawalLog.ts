@@ -21,10 +21,12 @@ export interface WithdrawnVersion {
   /** When it left the catalog (ms since the epoch): the grace period runs from here. */
   readonly at: number
   readonly reason: string
+  /** The grace period it was withdrawn with, which its deletion keeps; absent in older records. */
+  readonly graceMs?: number | undefined
 }
 
 export type WithdrawalLine =
-  | { readonly withdraw: string; readonly files: ReadonlyArray<FileIdentity>; readonly at: number; readonly reason: string }
+  | { readonly withdraw: string; readonly files: ReadonlyArray<FileIdentity>; readonly at: number; readonly reason: string; readonly graceMs?: number }
   /** Its files were deleted. */
   | { readonly deleted: string; readonly at: number }
   /** The record ends without a deletion: the folder holds other files now (a new upload), or is gone. */
@@ -41,7 +43,9 @@ export const replayWithdrawals = (text: string): ReadonlyMap<string, WithdrawnVe
     } catch {
       continue
     }
-    if ("withdraw" in line) pending.set(line.withdraw, { key: line.withdraw, files: line.files, at: line.at, reason: line.reason })
+    if ("withdraw" in line) {
+      pending.set(line.withdraw, { key: line.withdraw, files: line.files, at: line.at, reason: line.reason, ...(typeof line.graceMs === "number" ? { graceMs: line.graceMs } : {}) })
+    }
     else if ("deleted" in line) pending.delete(line.deleted)
     else if ("ended" in line) pending.delete(line.ended)
   }

@@ -234,7 +234,7 @@ export class WatchService extends Effect.Service<WatchService>()("lxd-image-serv
           const chosen = toWithdraw(listed, retention.policy, yield* now)
           if (chosen.length === 0) return
           const files = chosen.map((w) => ({ ...w, files: publisher.remembered(w.key)?.files ?? [] }))
-          yield* recordWithdrawals(options.stateDir, files, yield* now).pipe(
+          yield* recordWithdrawals(options.stateDir, files, yield* now, retention.graceMs).pipe(
             Effect.catchAll((e) => Effect.logError(`${e.message}: retention withdraws nothing until it can record what it withdraws`))
           )
           yield* syncWithdrawals

@@ -67,6 +67,22 @@ describe.skipIf(!haveTools("tar", "xz", "mksquashfs"))("lxd-image-server prune a
     expect(pruned.stderr).toContain(`state folder /proc/lis-no-such/state is not writable: using ${join(home, "lxd-image-server")}`)
   }, 30_000)
 
+  it("deletes a withdrawn version's files after the grace it was withdrawn with, whoever carries the deletion out", async () => {
+    const w = setUp()
+    expect((await run(w, "update")).code).toBe(0)
+    const pruned = await run(w, "prune", "--keep", "3", "--grace", "0.0005")
+    expect(pruned.stderr).toContain(`withdrew ${deb(versions[0]!)} from the catalog (retention: keep the newest 3 versions); its files are deleted after 0.0005 h`)
+    const status = await runBinAsync(["--config", join(w.root, "none.toml"), "status", "--json", ...common(w)])
+    const due = JSON.parse(status.stdout).pending_deletions[0]
+    expect(Date.parse(due.due_at) - Date.parse(due.withdrawn_at)).toBe(1800)
+    await sleep(2000)
+    // another run with the default grace (6 h): the withdrawal's own grace is over
+    const later = await run(w, "prune", "--keep", "3")
+    expect(later.code).toBe(0)
+    expect(later.stderr).toContain(`deleted ${w.version(deb(versions[0]!))}: withdrawn`)
+    expect(existsSync(w.version(deb(versions[0]!)))).toBe(false)
+  }, 60_000)
+
   it("--dry-run says what it would do and changes nothing", async () => {
     const w = setUp()
     expect((await run(w, "update")).code).toBe(0)

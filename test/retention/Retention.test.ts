@@ -63,6 +63,13 @@ describe("dueDeletions", () => {
     })
   )
 
+  it("a withdrawal keeps the grace period it was made with; one recorded without keeps the reader's", () => {
+    const pending = [{ key: "short", at: 0, graceMs: 1000 }, { key: "old", at: 0 }]
+    expect(nextDeletion(pending, 6 * 3_600_000)).toBe(1000)
+    expect(keys(dueDeletions(pending, 6 * 3_600_000, 1000))).toEqual(["short"])
+    expect(keys(dueDeletions(pending, 6 * 3_600_000, 6 * 3_600_000))).toEqual(["old", "short"])
+  })
+
   it("a folder dangles once nothing in it changed for the limit", () => {
     expect(isDangling(0, day, day - 1)).toBe(false)
     expect(isDangling(0, day, day)).toBe(true)

@@ -6,6 +6,7 @@ import { Cause, Effect, Exit } from "effect"
 import { cli } from "./cli/Cli.js"
 import { describeFailure, UsageError } from "./cli/Failure.js"
 import { withPlainConsole } from "./cli/PlainConsole.js"
+import { ConfigError } from "./config/AppConfig.js"
 import { failureLine } from "./config/Logging.js"
 import { clearStatus } from "./progress/StatusLine.js"
 import * as SafeFileSystem from "./process/SafeFileSystem.js"
@@ -37,8 +38,8 @@ cli(process.argv).pipe(
       // SIGTERM and SIGINT interrupt the program: a clean stop, exit 0
       if (Cause.isInterruptedOnly(cause)) return
       const failure = Cause.squash(cause)
-      // bad command-line input: exit 2, as usage errors do by convention
-      process.exitCode = failure instanceof UsageError || ValidationError.isValidationError(failure) ? 2 : 1
+      // bad input, on the command line or in the config file: exit 2, as usage errors do by convention
+      process.exitCode = failure instanceof UsageError || failure instanceof ConfigError || ValidationError.isValidationError(failure) ? 2 : 1
       if (ValidationError.isValidationError(failure)) return
       clearStatus()
       process.stderr.write(`${failureLine(describeFailure(failure))}\n`)

@@ -45,7 +45,7 @@ export const Hostname = Schema.String.pipe(
   Schema.filter((h) => isIP(h) !== 0 || (h.length <= 253 && dnsName.test(h)), {
     message: (issue) => `'${String(issue.actual)}' is not a DNS name (letters, digits, hyphens and dots; *. first for a wildcard) or an IP address`
   })
-)
+).annotations({ identifier: "hostname" })
 
 export const ConfigFile = Schema.Struct({
   log_file: Schema.optional(Schema.String),

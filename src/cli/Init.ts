@@ -84,6 +84,17 @@ const systemNginxRunning = (fs: FileSystem.FileSystem) =>
     Effect.orElseSucceed(() => false)
   )
 
+/** The `[prune]` table, commented, with its defaults: after every top-level key, as TOML wants tables. */
+const pruneTable = [
+  "",
+  "# [prune]",
+  `# keep = ${defaults.prune.keep}              # the newest N versions of every product; watch: off unless set (prune: default ${defaults.prune.keep})`,
+  "# max_age_days = 90     # off unless set",
+  `# grace_hours = ${defaults.prune.grace_hours}       # default ${defaults.prune.grace_hours}; fractions allowed`,
+  "# dangling_hours = 24   # off unless set; watch deletes dangling folders at each full reconcile",
+  ""
+].join("\n")
+
 export const init = Cli.make("init", initOptions, (flags) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -130,7 +141,9 @@ export const init = Cli.make("init", initOptions, (flags) =>
       const set = new Set(Object.entries(given).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(defaults[k as keyof typeof given])).map(([k]) => k))
       const text = configTemplate({
         log_file: JSON.stringify(defaults.log_file),
+        log_format: `${JSON.stringify(defaults.log_format)}       # text | json (stderr; the log file is always text)`,
         verbose: String(defaults.verbose),
+        quiet: `${defaults.quiet}             # no progress line on the terminal`,
         img_dir: JSON.stringify(given.img_dir),
         streams_dir: JSON.stringify(given.streams_dir),
         compat: `${JSON.stringify(defaults.compat)}            # both | lxd | incus`,
@@ -154,7 +167,7 @@ export const init = Cli.make("init", initOptions, (flags) =>
         private_token_file: `""   # default: private-token beside this file`,
         htpasswd_file: `""        # default: htpasswd beside this file`
       }, set)
-      yield* fs.writeFileString(loaded.path, text + privateConfigKeys(secret), { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
+      yield* fs.writeFileString(loaded.path, text + privateConfigKeys(secret) + pruneTable, { mode: 0o644 }).pipe(io(`cannot write ${loaded.path}`))
       yield* Effect.logInfo(`wrote the config file ${loaded.path}`)
     }
 

@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { execFileSync, spawnSync } from "node:child_process"
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { ConfigFile } from "../../src/config/AppConfig.js"
 import { binPath, runBinAsync } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
 import { haveTools, isRoot } from "../support/Tools.js"
@@ -166,6 +167,10 @@ describe.skipIf(!ready)("init's config file", () => {
     expect(text).toMatch(/^# state_dir = "\/var\/lib\/lxd-image-server"$/m)
     expect(text).toMatch(/^# http_port = 80 /m)
     expect(text).not.toMatch(/^verbose/m)
+    // every other key is there, commented with its default: each top-level key, and the [prune] table's
+    for (const key of Object.keys(ConfigFile.fields).filter((k) => !["prune", "mirrors", "sync"].includes(k))) expect(text, key).toMatch(new RegExp(`^(# )?${key} = `, "m"))
+    expect(text).toMatch(/^# \[prune\]$/m)
+    for (const key of ["keep", "max_age_days", "grace_hours", "dangling_hours"]) expect(text, key).toMatch(new RegExp(`^# ${key} = `, "m"))
     // update and status, given only the config file (and a state folder of their own), use init's folders
     const config = ["--log-file", join(s.base, "lis.log"), "--config", join(s.etc, "config.toml")]
     const state = ["--state-dir", join(s.base, "state")]

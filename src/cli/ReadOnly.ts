@@ -1,7 +1,7 @@
 /**
- * The commands that only read (status, list, verify, mirror status). A person runs them from any folder, so
- * they open no default log file there (`./lxd-image-server.log`); a log file named by `--log-file` or the
- * config is still written.
+ * The commands that only read (status, list, verify, mirror status), and no command at all (the help). A
+ * person runs them from any folder, so they open no default log file there (`./lxd-image-server.log`); a log
+ * file named by `--log-file` or the config is still written.
  */
 import { Option } from "effect"
 import { list } from "./List.js"
@@ -12,7 +12,7 @@ import { verify } from "./Verify.js"
 const readOnlyTags: ReadonlyArray<unknown> = [status.tag, list.tag, verify.tag, mirrorStatus.tag]
 
 /**
- * Whether the subcommand chosen on the command line only reads. @effect/cli hands the root the chosen one as
+ * Whether the subcommand chosen on the command line only reads (none chosen: the help). @effect/cli hands the root the chosen one as
  * `Some([its tag, its options])`, its options holding its own `subcommand` the same way (`mirror status`).
  */
 export const readsOnly = (subcommand: unknown): boolean => {
@@ -23,5 +23,6 @@ export const readsOnly = (subcommand: unknown): boolean => {
     chosen = tag
     next = options?.subcommand
   }
-  return readOnlyTags.includes(chosen)
+  // no command: the root prints its help, and has nothing to log
+  return chosen === undefined || readOnlyTags.includes(chosen)
 }

@@ -69,28 +69,24 @@ export const serve = Command.make("serve", serveOptions, (flags) =>
       const feed = yield* feedMetrics(() => ({ streamsDir, stateDir, mirrors, staleAfterMs }))
       yield* metrics.exposeHttp
       const health = { ready: feed.ready, metrics: feed.render, metricsContentType: feed.contentType, countResponse: metrics.countResponse }
-      yield* Console.log([`serving ${rootDir} at ${url}`, ...serverInstructions(url, yield* fs.readFileString(cert.cert), cert.cert, secret, port)].join("\n"))
       // a private server's files are behind the gate; whatever needs no secret goes beside it, not behind
       const app = yield* behindSecret(secret, staticApp(rootDir))
-      yield* Effect.all(
-        [
-          Layer.launch(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key, health }, app)),
-          service.run({
-            imagesDir,
-            streamsDir,
-            compat,
-            page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat, private: secret }),
-            stateDir,
-            settle: Duration.seconds(setting(file, "settle")),
-            reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),
-            retention: watchRetention(file),
-            mirrors,
-            syncs: syncTargets(file.sync),
-            report: (yield* ServiceBoard).report
-          })
-        ],
-        { concurrency: "unbounded", discard: true }
-      )
+      // listening for the scope's life, before it says where it serves: a port in use is one line, no address
+      yield* Layer.build(HttpsServerLive({ rootDir, host, port, cert: cert.cert, key: cert.key, health }, app))
+      yield* Console.log([`serving ${rootDir} at ${url}`, ...serverInstructions(url, yield* fs.readFileString(cert.cert), cert.cert, secret, port)].join("\n"))
+      yield* service.run({
+        imagesDir,
+        streamsDir,
+        compat,
+        page: yield* pageSite({ publicUrl: setting(file, "public_url"), hostnames: server.hostnames, port, sslDir: server.sslDir, compat, private: secret }),
+        stateDir,
+        settle: Duration.seconds(setting(file, "settle")),
+        reconcileEvery: Duration.seconds(setting(file, "reconcile_interval")),
+        retention: watchRetention(file),
+        mirrors,
+        syncs: syncTargets(file.sync),
+        report: (yield* ServiceBoard).report
+      })
     })
   ).pipe(Effect.provide(HealthLive))
 ).pipe(Command.withDescription(`Serve the root over HTTPS (default port ${serveDefaults.port}) and keep its catalog true: one command, no nginx; /healthz, /readyz and /metrics answer without any secret`))

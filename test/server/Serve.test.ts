@@ -10,7 +10,7 @@ import type { ClientRequest } from "node:http"
 import { Agent, request } from "node:https"
 import { connect } from "node:net"
 import { join } from "node:path"
-import { binPath } from "../support/Bin.js"
+import { binPath, runBinAsync } from "../support/Bin.js"
 import { tempDir } from "../support/Images.js"
 import { haveTools } from "../support/Tools.js"
 import { waitFor } from "../support/WatchProcess.js"
@@ -143,5 +143,15 @@ describe.skipIf(!ready)("serve, a real process with 96 file descriptors", () => 
     idle.destroy()
     await waitFor("the dropped downloads' files to close", () => openFds() <= before - (stuck.length - 1), 10_000)
     expect((await call("GET", "/streams/v1/index.json")).status).toBe(200)
+  }, 60_000)
+  it("says it serves only once it listens: a second serve on the same port prints no address, one line of why, and exits 1", async () => {
+    const other = join(base, "other")
+    const config = join(other, "config.toml")
+    mkdirSync(other, { recursive: true })
+    writeFileSync(config, `state_dir = "${join(other, "state")}"\npidfile = "${join(other, "serve.pid")}"\n`)
+    const second = await runBinAsync(["--log-file", join(other, "serve.log"), "--config", config, "serve", "--root-dir", join(other, "root"), "--ssl-dir", join(other, "ssl"), "--host", "127.0.0.1", "--port", String(port)])
+    expect(second.code).toBe(1)
+    expect(second.stdout).not.toContain("serving")
+    expect(second.stderr).toContain("EADDRINUSE")
   }, 60_000)
 })

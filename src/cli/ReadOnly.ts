@@ -12,8 +12,9 @@ import { verify } from "./Verify.js"
 const readOnlyTags: ReadonlyArray<unknown> = [status.tag, list.tag, verify.tag, mirrorStatus.tag]
 
 /**
- * Whether the subcommand chosen on the command line only reads (none chosen: the help). @effect/cli hands the root the chosen one as
- * `Some([its tag, its options])`, its options holding its own `subcommand` the same way (`mirror status`).
+ * Whether the subcommand chosen on the command line only reads (none chosen: the help). @effect/cli hands the
+ * root the chosen one as `Some([its tag, its options])`, its options holding its own `subcommand` the same way
+ * (`mirror status`).
  */
 export const readsOnly = (subcommand: unknown): boolean => {
   let chosen: unknown = undefined

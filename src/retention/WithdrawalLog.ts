@@ -44,9 +44,9 @@ export const replayWithdrawals = (text: string): ReadonlyMap<string, WithdrawnVe
       continue
     }
     if ("withdraw" in line) {
-      pending.set(line.withdraw, { key: line.withdraw, files: line.files, at: line.at, reason: line.reason, ...(typeof line.graceMs === "number" ? { graceMs: line.graceMs } : {}) })
-    }
-    else if ("deleted" in line) pending.delete(line.deleted)
+      const grace = typeof line.graceMs === "number" ? { graceMs: line.graceMs } : {}
+      pending.set(line.withdraw, { key: line.withdraw, files: line.files, at: line.at, reason: line.reason, ...grace })
+    } else if ("deleted" in line) pending.delete(line.deleted)
     else if ("ended" in line) pending.delete(line.ended)
   }
   return pending

@@ -175,15 +175,21 @@ describe("Hasher (worker pool)", () => {
       expect(threads()).toBeGreaterThanOrEqual(before + 2)
     }))
 
+  /** A whole squashfs and a whole tar.xz of 200 KB of random bytes, named `<name>.squashfs` and `<name>.tar.xz`. */
+  const wholeFiles = (name: string) => {
+    const tree = tempDir()
+    writeFileSync(join(tree, "f"), randomBytes(200_000))
+    const squashfs = join(dir, `${name}.squashfs`)
+    execFileSync("mksquashfs", [tree, squashfs, "-noappend", "-quiet", "-no-progress"], { stdio: "ignore" })
+    const xz = join(dir, `${name}.tar.xz`)
+    execFileSync("tar", ["-cJf", xz, "-C", tree, "f"])
+    return { squashfs, xz }
+  }
+
   it.scoped("refuses a squashfs or an xz file cut short, as its own format tells, on a worker and on this thread, when asked", () =>
     Effect.gen(function* () {
       const hasher = yield* makeHasher({ workers: 1 })
-      const tree = tempDir()
-      writeFileSync(join(tree, "f"), randomBytes(200_000))
-      const squashfs = join(dir, "whole.squashfs")
-      execFileSync("mksquashfs", [tree, squashfs, "-noappend", "-quiet", "-no-progress"], { stdio: "ignore" })
-      const xz = join(dir, "whole.tar.xz")
-      execFileSync("tar", ["-cJf", xz, "-C", tree, "f"])
+      const { squashfs, xz } = wholeFiles("whole")
       // whole: hashed as ever
       for (const file of [squashfs, xz]) expect(Either.isRight(hashHereNow({ file, heads: [], own: true, whole: true }))).toBe(true)
       // cut short, as by a copy stopped by a full disk
@@ -200,12 +206,7 @@ describe("Hasher (worker pool)", () => {
   it.scoped("refuses a squashfs or an xz file too short for its superblock or its header and footer, or ending in zeros that are no stream padding", () =>
     Effect.gen(function* () {
       const hasher = yield* makeHasher({ workers: 1 })
-      const tree = tempDir()
-      writeFileSync(join(tree, "f"), randomBytes(200_000))
-      const squashfs = join(dir, "short.squashfs")
-      execFileSync("mksquashfs", [tree, squashfs, "-noappend", "-quiet", "-no-progress"], { stdio: "ignore" })
-      const xz = join(dir, "short.tar.xz")
-      execFileSync("tar", ["-cJf", xz, "-C", tree, "f"])
+      const { squashfs, xz } = wholeFiles("short")
       const whole = readFileSync(xz)
       const cases: ReadonlyArray<readonly [string, Buffer, RegExp]> = [
         // the magic, and no more: a copy stopped at once

@@ -33,7 +33,7 @@ export interface FoundFile extends FileEntry, FileIdentity {
    * A symlink leading into another version folder: that folder's key. The file watcher hears a change of the
    * target under the target's path only, so the service looks at this version again on events there too.
    */
-  readonly linksInto?: string
+  readonly linksInto?: string | undefined
 }
 
 export type FoundPlan = VersionPlan<FoundFile>
@@ -229,16 +229,9 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
       for (const { name, full, kind, info, real } of entries) {
         if (kind !== "file" || !info || name.startsWith(".")) continue
         const into = real === undefined ? undefined : versionKeyOf(real.slice(realRoot.length + 1).split(path.sep).join("/"))
-        files.push({
-          name,
-          path: full,
-          size: info.size,
-          dev: info.dev,
-          ino: info.ino,
-          mtimeMs: info.mtimeMs,
-          ctimeMs: info.ctimeMs,
-          ...(into === undefined || into === relPath ? {} : { linksInto: into })
-        })
+        // one shape for every file, link or not (a spread per file cost the scan of 10,000 versions)
+        const linksInto = into === relPath ? undefined : into
+        files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, linksInto })
       }
       const plan = planVersion(ref, files)
       const yaml = files.find((f) => f.name === imageYamlName)

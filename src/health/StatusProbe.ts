@@ -6,7 +6,8 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Clock, Effect, Option } from "effect"
 import { catalogVersionDirs } from "../indexer/Catalog.js"
-import { serviceIn } from "../watch/Pidfile.js"
+import { holderOf } from "../indexer/WriterLock.js"
+import { runsThisProgram } from "../watch/Pidfile.js"
 import type { MirrorTarget } from "../mirror/MirrorConfig.js"
 import { readMirrorStatuses } from "../mirror/MirrorReport.js"
 import { Deleter } from "../retention/Deleter.js"
@@ -79,7 +80,7 @@ export const probeStatus = (o: ProbeOptions) =>
 
     let service: StatusInputs["service"] = { pid: undefined, pidfile: undefined, looked: o.pidfiles }
     for (const pidfile of o.pidfiles) {
-      const pid = yield* serviceIn(fs, pidfile)
+      const pid = yield* holderOf(fs, pidfile, runsThisProgram)
       if (pid !== undefined) {
         service = { ...service, pid, pidfile }
         break

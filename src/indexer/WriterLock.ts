@@ -79,13 +79,13 @@ const flock = (fd: number, wait: boolean) =>
   })
 
 /**
- * The pid a file names (the lock file, a pidfile), if that process lives: between a lock taker's flock and its
- * write, it may not.
+ * The pid a file names (the lock file, a pidfile), if that process lives (`alive`: a pidfile asks that it be
+ * this program too): between a lock taker's flock and its write, it may not.
  */
-export const holderOf = (fs: FileSystem.FileSystem, file: string) =>
+export const holderOf = (fs: FileSystem.FileSystem, file: string, alive: (pid: number) => boolean = processAlive) =>
   fs.readFileString(file).pipe(
     Effect.map((text) => Number(text.trim())),
-    Effect.map((pid) => (Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined)),
+    Effect.map((pid) => (Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined)),
     Effect.orElseSucceed(() => undefined)
   )
 

@@ -21,17 +21,9 @@ export const runsThisProgram = (pid: number): boolean => {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("lxd-image-server")
   } catch {
-    return processAlive(pid)
+    return true
   }
 }
-
-/** The pid a pidfile names, if that process is this program (see runsThisProgram). */
-export const serviceIn = (fs: FileSystem.FileSystem, pidfile: string) =>
-  fs.readFileString(pidfile).pipe(
-    Effect.map((text) => Number(text.trim())),
-    Effect.map((pid) => (Number.isInteger(pid) && pid > 0 && runsThisProgram(pid) ? pid : undefined)),
-    Effect.orElseSucceed(() => undefined)
-  )
 
 /**
  * Writes the pidfile for the scope's life; where it cannot, writes it in `fallbackDir` and says so. A pidfile

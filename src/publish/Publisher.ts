@@ -15,7 +15,7 @@ import type { Product } from "../simplestreams/Streams.js"
 import { type FileIdentity, justIdentity, sameIdentities, sameIdentity } from "../tree/Identity.js"
 import { planFiles, type Refusal, refusal, versionDir } from "../tree/Layout.js"
 import { versionKeyOf } from "../tree/VersionKey.js"
-import type { FoundPlan, VersionScan } from "../tree/Scanner.js"
+import type { FoundFile, FoundPlan, VersionScan } from "../tree/Scanner.js"
 import { keepsImage, sameImageRefusal } from "./ImagePrecedence.js"
 
 /** What the files of a version gave when they were last read: kept while they stay the same files. */
@@ -127,6 +127,22 @@ export const sameFilesAs = (files: ReadonlyArray<FileIdentity>, plan: FoundPlan)
   )
 }
 
+/**
+ * The version folders a version's symlinked files lead into, if any: like `sameFilesAs`, without making the
+ * plan's list or a set, since every version of every reconcile is looked at (and almost none holds a link).
+ */
+const linkTargets = (plan: FoundPlan): ReadonlySet<string> | undefined => {
+  let targets: Set<string> | undefined
+  const add = (f: FoundFile | undefined) => {
+    if (f?.linksInto !== undefined) (targets ??= new Set()).add(f.linksInto)
+  }
+  plan.metadata.forEach(add)
+  plan.rootfs.forEach(add)
+  add(plan.unified)
+  add(plan.sums)
+  return targets
+}
+
 /** A version folder withdrawn by `prune`, `remove` or retention: not published while it holds these files. */
 export interface Withheld {
   readonly files: ReadonlyArray<FileIdentity>
@@ -226,15 +242,14 @@ export class Publisher {
   /** Where the symlinked files of a version folder lead, as it holds them now (none when it is gone or refused). */
   private relink(key: string, plan: FoundPlan | undefined): void {
     const before = this.linksOf.get(key)
-    const now = new Set<string>()
-    if (plan) for (const f of planFiles(plan)) if (f.linksInto !== undefined) now.add(f.linksInto)
-    if (before === undefined && now.size === 0) return
+    const now = plan && linkTargets(plan)
+    if (before === undefined && now === undefined) return
     for (const target of before ?? []) {
       const from = this.linkedFrom.get(target)
       from?.delete(key)
       if (from?.size === 0) this.linkedFrom.delete(target)
     }
-    if (now.size === 0) {
+    if (now === undefined) {
       this.linksOf.delete(key)
       return
     }

@@ -123,9 +123,11 @@ const readImageYamlNow = (file: FoundFile): Either.Either<ImageYaml, string> => 
  */
 const isCheckedFileName = (name: string) => isImageFileName(name) || name === sumsFileName || name === imageYamlName
 
+/** The segments of a resolved path below the (resolved) images folder. */
+const segmentsBelow = (realRoot: string, real: string, sep: string) => real.slice(realRoot.length + 1).split(sep)
+
 /** A path below the images folder with a hidden segment: an upload in progress, never published under any name. */
-const hiddenBelow = (realRoot: string, real: string, sep: string) =>
-  real.slice(realRoot.length + 1).split(sep).some((s) => s.startsWith("."))
+const hiddenBelow = (realRoot: string, real: string, sep: string) => segmentsBelow(realRoot, real, sep).some((s) => s.startsWith("."))
 
 
 
@@ -228,7 +230,7 @@ export class Scanner extends Effect.Service<Scanner>()("lxd-image-server/Scanner
       }
       for (const { name, full, kind, info, real } of entries) {
         if (kind !== "file" || !info || name.startsWith(".")) continue
-        const into = real === undefined ? undefined : versionKeyOf(real.slice(realRoot.length + 1).split(path.sep).join("/"))
+        const into = real === undefined ? undefined : versionKeyOf(segmentsBelow(realRoot, real, path.sep).join("/"))
         // one shape for every file, link or not (a spread per file cost the scan of 10,000 versions)
         const linksInto = into === relPath ? undefined : into
         files.push({ name, path: full, size: info.size, dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, linksInto })
